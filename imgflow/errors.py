@@ -1,0 +1,52 @@
+"""Error codes every client sees, and the one exception that carries them.
+
+A code is part of the public contract: it lands in GraphQL `extensions.code` and in
+`Job.error.code`. Add members; never rename them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """What went wrong, in a word a client can branch on."""
+
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    """An argument is malformed or out of range."""
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    """No valid token was presented."""
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    """Email or password is wrong."""
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    """An account with that email already exists."""
+    NOT_FOUND = "NOT_FOUND"
+    """The object does not exist, or belongs to someone else."""
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    """The upload is larger than the configured byte limit."""
+    EMPTY_FILE = "EMPTY_FILE"
+    """The upload has no bytes."""
+    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    """The content is not one of the accepted image formats."""
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+    """The image (source or planned output) has more pixels than allowed."""
+    TOO_MANY_FRAMES = "TOO_MANY_FRAMES"
+    """The image has more frames than allowed."""
+    CORRUPT_IMAGE = "CORRUPT_IMAGE"
+    """The image claims a supported format but its data is damaged."""
+    INVALID_OPERATION = "INVALID_OPERATION"
+    """An operation cannot apply to this image (e.g. a crop outside it)."""
+    PROCESSING_FAILED = "PROCESSING_FAILED"
+    """The worker failed for a reason that is not the image's fault, after retries."""
+
+
+class ImgflowError(Exception):
+    """A failure with a public code and a message fit for the client."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ImgflowError({self.code.value}, {self.message!r})"

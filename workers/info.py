@@ -1,0 +1,28 @@
+"""What we know about an image, and the limits it must respect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.formats import ImageFormat
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image as clients see it: upright size, frame count, encoded bytes."""
+
+    format: ImageFormat
+    width: int
+    height: int
+    frames: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits applied at ingest and again in the worker."""
+
+    max_pixels: int = 50_000_000
+    """Largest source (per frame) and output (per frame) pixel count."""
+    max_frames: int = 1_000
+    """Most frames an animated or multi-page source may have."""
