@@ -1,0 +1,50 @@
+"""Per-request context: the process's services and the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from imgflow import accounts
+from imgflow.auth import bearer_token
+from imgflow.models import User
+from imgflow.services import Services
+
+
+@dataclass
+class Context:
+    services: Services
+    request: Request | WebSocket
+    connection_params: dict[str, Any] | None = None
+    """graphql-transport-ws `connection_init` payload (set by strawberry)."""
+    _user: User | None = field(default=None, repr=False)
+
+    def token(self) -> str | None:
+        params = self.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if not isinstance(header, str):
+            header = self.request.headers.get("authorization")
+        return bearer_token(header)
+
+    async def user(self) -> User:
+        """The signed-in caller; UNAUTHENTICATED when there is none."""
+        if self._user is None:
+            self._user = await accounts.authenticate(self.services, self.token())
+        return self._user
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this API, for absolute file URLs."""
+        configured = self.services.settings.public_url
+        if configured:
+            return configured.rstrip("/")
+        url = self.request.base_url
+        scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+        return str(url.replace(scheme=scheme)).rstrip("/")
+
+
+Info = StrawberryInfo[Context, None]

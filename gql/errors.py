@@ -1,0 +1,51 @@
+"""Every GraphQL error leaves with an `extensions.code`; internals never leak.
+
+- ImgflowError raised anywhere below a resolver -> its code and message.
+- Errors GraphQL itself reports (syntax, unknown field, wrong type, @oneOf misuse,
+  variable coercion) have no original exception -> BAD_USER_INPUT.
+- Anything else is a bug: logged with its traceback, answered as INTERNAL_SERVER_ERROR
+  with a generic message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from imgflow.errors import ErrorCode, ImgflowError
+
+log = logging.getLogger(__name__)
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+
+def with_code(error: GraphQLError, code: str, message: str | None = None) -> GraphQLError:
+    return GraphQLError(
+        message=message if message is not None else error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, ImgflowError):
+        return with_code(error, original.code.value, original.message)
+    if original is None or isinstance(original, GraphQLError):
+        code = (error.extensions or {}).get("code") or ErrorCode.BAD_USER_INPUT.value
+        return with_code(error, str(code))
+    log.error("unexpected error in %s", error.path, exc_info=original)
+    return with_code(error, INTERNAL, "internal error; it has been logged")
+
+
+class ErrorCodes(MaskErrors):
+    """MaskErrors' result plumbing (queries, mutations, subscription events), with
+    our classification instead of blanket masking."""
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [classify(error) for error in errors]

@@ -1,0 +1,55 @@
+"""Schema assembly: the contract clients and code generators depend on."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql.errors import ErrorCodes
+from gql.types import AuthPayload, Job, JobConnection, User
+from resolvers import mutations, queries, subscriptions
+
+
+@strawberry.type
+class Query:
+    me: User = strawberry.field(resolver=queries.me, description="The signed-in user.")
+    job: Job | None = strawberry.field(
+        resolver=queries.job, description="One of your jobs; null if it is not yours or absent."
+    )
+    jobs: JobConnection = strawberry.field(
+        resolver=queries.list_jobs, description="Your jobs, newest first (Relay-style cursors)."
+    )
+
+
+@strawberry.type
+class Mutation:
+    register: AuthPayload = strawberry.mutation(
+        resolver=mutations.register, description="Create an account and sign in."
+    )
+    login: AuthPayload = strawberry.mutation(
+        resolver=mutations.login, description="Sign in; returns a bearer token."
+    )
+    submit_image: Job = strawberry.mutation(
+        resolver=mutations.submit_image,
+        description="Upload an image (multipart) with a pipeline; the job starts QUEUED.",
+    )
+
+
+@strawberry.type
+class Subscription:
+    job_updated: Job = strawberry.subscription(
+        resolver=subscriptions.job_updated,
+        description="The job's current state, then every change; ends after a terminal state.",
+    )
+    jobs_updated: Job = strawberry.subscription(
+        resolver=subscriptions.jobs_updated,
+        description="Every change to any of your jobs, as it happens.",
+    )
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes]
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,144 @@
+"""GraphQL object types, built from rows (kept private, never exposed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from gql.context import Info
+from gql.enums import ImageFormat, JobStatus, QueueName
+from imgflow import cursors, models
+from workers import formats
+
+
+@strawberry.type(description="An image as stored: where to get it and what it is.")
+class ImageInfo:
+    key: strawberry.Private[str]
+    format: ImageFormat
+    width: int
+    height: int
+    bytes: int
+    frames: int
+
+    @strawberry.field(description="Absolute, signed, expiring URL to download the image.")
+    async def url(self, info: Info) -> str:
+        return await info.context.services.storage.url(self.key, info.context.base_url)
+
+
+@strawberry.type(description="Why a job failed: a stable code and a human message.")
+class JobError:
+    code: str
+    message: str
+
+
+@strawberry.type(description="One image and its pipeline of operations.")
+class Job:
+    row: strawberry.Private[models.Job]
+    id: strawberry.ID
+    status: JobStatus
+    queue: QueueName
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: models.Job) -> Job:
+        return cls(
+            row=row,
+            id=strawberry.ID(row.id),
+            status=row.status,
+            queue=row.queue,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+        )
+
+    @strawberry.field(description="The uploaded image (upright size).")
+    def source(self) -> ImageInfo | None:
+        row = self.row
+        if row.source_format is None:
+            return None
+        return ImageInfo(
+            key=row.source_key,
+            format=formats.ImageFormat(row.source_format),
+            width=row.source_width or 0,
+            height=row.source_height or 0,
+            bytes=row.source_bytes or 0,
+            frames=row.source_frames or 1,
+        )
+
+    @strawberry.field(description="The processed image, once the job has SUCCEEDED.")
+    def result(self) -> ImageInfo | None:
+        row = self.row
+        if row.result_key is None or row.result_format is None:
+            return None
+        return ImageInfo(
+            key=row.result_key,
+            format=formats.ImageFormat(row.result_format),
+            width=row.result_width or 0,
+            height=row.result_height or 0,
+            bytes=row.result_bytes or 0,
+            frames=row.result_frames or 1,
+        )
+
+    @strawberry.field(description="Set when the job has FAILED.")
+    def error(self) -> JobError | None:
+        if self.row.error_code is None:
+            return None
+        return JobError(code=self.row.error_code, message=self.row.error_message or "")
+
+    @strawberry.field(description="The pipeline, one line per step, e.g. `rotate degrees=90`.")
+    def operations(self) -> list[str]:
+        return [describe(step) for step in self.row.operations]
+
+
+def describe(step: dict[str, object]) -> str:
+    args = " ".join(f"{k}={v}" for k, v in step.items() if k != "op" and v is not None)
+    return f"{step.get('op')} {args}".strip()
+
+
+@strawberry.type(description="An account.")
+class User:
+    id: strawberry.ID
+    email: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.User) -> User:
+        return cls(id=strawberry.ID(row.id), email=row.email, created_at=row.created_at)
+
+
+@strawberry.type(description="A bearer token for `Authorization: Bearer <token>`.")
+class AuthPayload:
+    token: str
+    expires_at: datetime
+    user: User
+
+
+@strawberry.type
+class JobEdge:
+    cursor: str
+    node: Job
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of jobs, newest first.")
+class JobConnection:
+    edges: list[JobEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def from_rows(cls, rows: list[models.Job], has_next_page: bool) -> JobConnection:
+        edges = [JobEdge(cursor=cursors.encode(r.created_at, r.id), node=Job.from_row(r)) for r in rows]
+        end = edges[-1].cursor if edges else None
+        return cls(edges=edges, page_info=PageInfo(has_next_page=has_next_page, end_cursor=end))

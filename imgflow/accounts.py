@@ -1,0 +1,78 @@
+"""Registration, login, and who a token belongs to."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from imgflow.auth import Token, hash_password, issue_token, user_id_from_token, verify_password
+from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.models import User
+from imgflow.services import Services
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if len(email) > 320 or not EMAIL.match(email):
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "email is not a valid address")
+    return email
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ImgflowError(
+            ErrorCode.BAD_USER_INPUT,
+            f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+        )
+
+
+async def register(services: Services, email: str, password: str) -> tuple[User, Token]:
+    email = normalise_email(email)
+    check_password(password)
+    # argon2 is deliberately slow and memory-hard: keep it off the event loop.
+    password_hash = await asyncio.to_thread(hash_password, password)
+    user = User(email=email, password_hash=password_hash)
+    try:
+        async with services.sessions() as session:
+            session.add(user)
+            await session.commit()
+    except IntegrityError:
+        raise ImgflowError(ErrorCode.EMAIL_TAKEN, "an account with this email exists") from None
+    return user, token_for(services, user)
+
+
+async def login(services: Services, email: str, password: str) -> tuple[User, Token]:
+    async with services.sessions() as session:
+        user = (
+            await session.exec(select(User).where(User.email == email.strip().lower()))
+        ).one_or_none()
+    valid = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, password
+    )
+    if user is None or not valid or user.disabled:
+        raise ImgflowError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
+    return user, token_for(services, user)
+
+
+def token_for(services: Services, user: User) -> Token:
+    settings = services.settings
+    return issue_token(user.id, settings.secret(), settings.token_ttl_seconds)
+
+
+async def authenticate(services: Services, token: str | None) -> User:
+    """The active user a bearer token names; UNAUTHENTICATED otherwise."""
+    if not token:
+        raise ImgflowError(ErrorCode.UNAUTHENTICATED, "sign in: send Authorization: Bearer <token>")
+    user_id = user_id_from_token(token, services.settings.secret())
+    async with services.sessions() as session:
+        user = await session.get(User, user_id)
+    if user is None or user.disabled:
+        raise ImgflowError(ErrorCode.UNAUTHENTICATED, "the account no longer exists or is disabled")
+    return user

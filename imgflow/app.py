@@ -1,0 +1,122 @@
+"""The ASGI application: GraphQL (HTTP + WebSocket), GraphiQL, files, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from gql.context import Context
+from gql.schema import schema
+from imgflow import housekeeping, signing
+from imgflow.db import ping_database
+from imgflow.graphiql import assets_routes, graphiql_html
+from imgflow.services import Services, open_services
+from imgflow.settings import Settings
+from imgflow.storage import ObjectMissing
+from workers.formats import EXTENSIONS
+from workers.runtime import Worker
+
+log = logging.getLogger(__name__)
+MIME_BY_EXTENSION = {ext: fmt.mime_type for fmt, ext in EXTENSIONS.items()}
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What this process runs besides the API."""
+
+    workers: bool = True
+    housekeeping: bool = True
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: object) -> Context:
+        return Context(services=request.app.state.services, request=request)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql_html())
+
+
+def create_app(settings: Settings, roles: Roles = Roles()) -> Starlette:
+    graphql = GraphQLApp(schema, multipart_uploads_enabled=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            async with run_roles(services, roles):
+                yield
+
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/files/{key:path}", serve_file, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *assets_routes(),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+@contextlib.asynccontextmanager
+async def run_roles(services: Services, roles: Roles) -> AsyncIterator[None]:
+    worker = Worker(services)
+    if roles.workers:
+        await worker.start(services.settings.concurrency)
+    keeper = asyncio.create_task(housekeeping.run_forever(services)) if roles.housekeeping else None
+    try:
+        yield
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        await worker.stop()
+
+
+async def serve_file(request: Request) -> Response:
+    """Files of the local storage, behind HMAC-signed, expiring URLs."""
+    services: Services = request.app.state.services
+    key = request.path_params["key"]
+    expires = request.query_params.get("expires", "")
+    signature = request.query_params.get("signature", "")
+    if not signing.verify(services.settings.secret(), key, expires, signature):
+        return JSONResponse({"error": "FORBIDDEN", "message": "invalid or expired link"}, 403)
+    try:
+        data = await services.storage.get(key)
+    except ObjectMissing:
+        return JSONResponse({"error": "NOT_FOUND", "message": "no such file"}, 404)
+    extension = key.rsplit(".", 1)[-1] if "." in key else ""
+    media_type = MIME_BY_EXTENSION.get(extension, "application/octet-stream")
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+    return Response(data, media_type=media_type, headers=headers)
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    checks = {
+        "database": ping_database(services.engine),
+        "storage": services.storage.ping(),
+        "broker": services.broker.ping(),
+        "events": services.events.ping(),
+    }
+    results = await asyncio.gather(*checks.values(), return_exceptions=True)
+    status = {
+        name: "ok" if not isinstance(result, BaseException) else f"error: {result!r}"
+        for name, result in zip(checks, results, strict=True)
+    }
+    ready = all(value == "ok" for value in status.values())
+    return JSONResponse({"ready": ready, "checks": status}, 200 if ready else 503)
+

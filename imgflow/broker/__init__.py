@@ -1,0 +1,48 @@
+"""Job distribution, chosen by URL (`memory://` or `amqp://`).
+
+A message carries only a job id; the database row is the truth. Delivery is at least
+once: a handler that returns acks the message, one that raises has it redelivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlparse
+
+from imgflow.domain import QueueName
+
+
+@dataclass(frozen=True)
+class Message:
+    job_id: str
+    redelivered: bool = False
+
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+class Consumer(Protocol):
+    async def stop(self, timeout: float) -> None:
+        """Take no more messages; wait up to `timeout` s for the ones in hand."""
+        ...
+
+
+class Broker(Protocol):
+    async def publish(self, queue: QueueName, job_id: str) -> None: ...
+    async def consume(self, queue: QueueName, concurrency: int, handler: Handler) -> Consumer:
+        """Run `handler` on up to `concurrency` messages of `queue` at once."""
+        ...
+
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def open_broker(url: str) -> Broker:
+    scheme = urlparse(url).scheme
+    if scheme == "memory":
+        from imgflow.broker.memory import MemoryBroker
+
+        return MemoryBroker()
+    raise ValueError(f"unsupported broker URL {url!r}: use memory:// or amqp://...")

@@ -1,0 +1,36 @@
+"""Live job updates, chosen by URL: in-process fan-out, or Redis pub/sub.
+
+`subscribe` registers before it returns, so a caller that subscribes and then reads
+the current state from the database cannot miss a change made in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+Event = dict[str, Any]
+
+
+class Events(Protocol):
+    async def publish(self, channel: str, event: Event) -> None: ...
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def job_channel(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def open_events(redis_url: str | None) -> Events:
+    if redis_url is None:
+        from imgflow.events.memory import MemoryEvents
+
+        return MemoryEvents()
+    raise ValueError("Redis events are not available yet")

@@ -1,0 +1,241 @@
+"""Job lifecycle: submit, read, page, and the guarded state transitions.
+
+Every transition is one UPDATE guarded by the expected previous state, followed by
+one event. Nothing here knows about GraphQL, and nothing here touches pixels except
+through `workers.ingest`, run in the image thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, update
+from sqlmodel import col, select
+
+from imgflow import cursors
+from imgflow.domain import JobStatus
+from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.events import job_channel, user_channel
+from imgflow.models import Job, new_id, utcnow
+from imgflow.services import Services
+from imgflow.storage import source_key
+from workers.info import ImageInfo
+from workers.ingest import check_pipeline, probe
+from workers.operations import Operation, pipeline_to_json
+from workers.routing import route
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    has_next_page: bool
+
+
+def not_found(job_id: str) -> ImgflowError:
+    return ImgflowError(ErrorCode.NOT_FOUND, f"no job with id {job_id!r}")
+
+
+async def submit(
+    services: Services, owner_id: str, data: bytes, operations: Sequence[Operation]
+) -> Job:
+    """Check the file and the pipeline, store the source, record the job, queue it.
+
+    A refusal raises before anything is stored: no job is left behind.
+    """
+    settings = services.settings
+    check_operations(operations, settings.max_operations)
+    if len(data) > settings.max_upload_bytes:
+        raise ImgflowError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the file is {len(data)} bytes; the limit is {settings.max_upload_bytes}",
+        )
+    loop = asyncio.get_running_loop()
+    info = await loop.run_in_executor(services.image_pool, probe, data, settings.limits)
+    check_pipeline(info, operations, settings.limits)
+    job = new_job(owner_id, info, operations)
+    await services.storage.put(job.source_key, data, info.format.mime_type)
+    try:
+        async with services.sessions() as session:
+            session.add(job)
+            await session.commit()
+    except BaseException:
+        await services.storage.delete(job.source_key)
+        raise
+    await publish_event(services, job)
+    await enqueue(services, job)
+    return job
+
+
+def check_operations(operations: Sequence[Operation], limit: int) -> None:
+    if not operations:
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "the pipeline needs at least one operation")
+    if len(operations) > limit:
+        raise ImgflowError(
+            ErrorCode.BAD_USER_INPUT, f"at most {limit} operations per pipeline, got {len(operations)}"
+        )
+
+
+def new_job(owner_id: str, info: ImageInfo, operations: Sequence[Operation]) -> Job:
+    job_id = new_id()
+    return Job(
+        id=job_id,
+        owner_id=owner_id,
+        status=JobStatus.QUEUED,
+        queue=route(operations),
+        operations=pipeline_to_json(operations),
+        source_key=source_key(job_id),
+        source_format=info.format.value,
+        source_width=info.width,
+        source_height=info.height,
+        source_frames=info.frames,
+        source_bytes=info.bytes,
+    )
+
+
+async def enqueue(services: Services, job: Job) -> None:
+    """Hand the job to the broker. A failure here is logged, not raised: the row is
+    committed, and housekeeping re-publishes QUEUED jobs that no worker took."""
+    try:
+        await services.broker.publish(job.queue, job.id)
+    except Exception:
+        log.exception("publish failed; housekeeping will re-queue", extra={"job_id": job.id})
+
+
+async def get_job(services: Services, owner_id: str, job_id: str) -> Job:
+    """The caller's job; another user's job answers exactly like a missing one."""
+    async with services.sessions() as session:
+        job = await session.get(Job, job_id)
+    if job is None or job.owner_id != owner_id:
+        raise not_found(job_id)
+    return job
+
+
+async def list_jobs(
+    services: Services,
+    owner_id: str,
+    first: int,
+    after: str | None,
+    status: JobStatus | None,
+) -> JobPage:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query = select(Job).where(Job.owner_id == owner_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if after is not None:
+        created_at, job_id = cursors.decode(after)
+        query = query.where(
+            or_(
+                col(Job.created_at) < created_at,
+                and_(col(Job.created_at) == created_at, col(Job.id) < job_id),
+            )
+        )
+    query = query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(first + 1)
+    async with services.sessions() as session:
+        rows = list((await session.exec(query)).all())
+    return JobPage(rows[:first], has_next_page=len(rows) > first)
+
+
+async def transition(
+    services: Services,
+    job_id: str,
+    allowed: ColumnElement[bool],
+    **values: Any,
+) -> Job | None:
+    """One guarded UPDATE ... RETURNING; None when the job was not in an allowed state."""
+    values.setdefault("updated_at", utcnow())
+    statement = update(Job).where(col(Job.id) == job_id, allowed).values(**values).returning(Job)
+    async with services.sessions() as session:
+        job = (await session.scalars(statement)).one_or_none()
+        await session.commit()
+    if job is not None:
+        await publish_event(services, job)
+    return job
+
+
+def in_status(*statuses: JobStatus) -> ColumnElement[bool]:
+    return col(Job.status).in_(statuses)
+
+
+async def claim(services: Services, job_id: str) -> Job | None:
+    """QUEUED -> PROCESSING under a lease (or take over a PROCESSING job whose lease ran
+    out). None: finished, cancelled, or held by a live lease elsewhere."""
+    now = utcnow()
+    lease = timedelta(seconds=services.settings.lease_seconds)
+    takeable = or_(
+        col(Job.status) == JobStatus.QUEUED,
+        and_(col(Job.status) == JobStatus.PROCESSING, col(Job.lease_until) < now),
+    )
+    return await transition(
+        services,
+        job_id,
+        takeable,
+        status=JobStatus.PROCESSING,
+        attempts=Job.attempts + 1,  # type: ignore[operator]
+        started_at=now,
+        lease_until=now + lease,
+    )
+
+
+async def succeed(services: Services, job_id: str, key: str, info: ImageInfo) -> Job | None:
+    now = utcnow()
+    return await transition(
+        services,
+        job_id,
+        in_status(JobStatus.PROCESSING),
+        status=JobStatus.SUCCEEDED,
+        result_key=key,
+        result_format=info.format.value,
+        result_width=info.width,
+        result_height=info.height,
+        result_frames=info.frames,
+        result_bytes=info.bytes,
+        finished_at=now,
+        lease_until=None,
+    )
+
+
+async def fail(
+    services: Services, job_id: str, error: ImgflowError, from_statuses: Iterable[JobStatus]
+) -> Job | None:
+    return await transition(
+        services,
+        job_id,
+        in_status(*from_statuses),
+        status=JobStatus.FAILED,
+        error_code=error.code.value,
+        error_message=error.message[:2000],
+        finished_at=utcnow(),
+        lease_until=None,
+    )
+
+
+async def release(services: Services, job_id: str) -> Job | None:
+    """PROCESSING -> QUEUED, for a transient failure that will be retried."""
+    return await transition(
+        services, job_id, in_status(JobStatus.PROCESSING), status=JobStatus.QUEUED, lease_until=None
+    )
+
+
+async def publish_event(services: Services, job: Job) -> None:
+    """Tell subscribers; live updates are best effort, the row is the truth."""
+    event = job.model_dump(mode="json")
+    try:
+        await services.events.publish(job_channel(job.id), event)
+        await services.events.publish(user_channel(job.owner_id), event)
+    except Exception:
+        log.exception("event publish failed", extra={"job_id": job.id})
+
+
+def job_from_event(event: dict[str, Any]) -> Job:
+    return Job.model_validate(event)
+
+
+def stale_before(seconds: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)

@@ -1,0 +1,106 @@
+"""Database tables. The job row is the source of truth for a job's state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Dialect, Index, String
+from sqlalchemy import DateTime as SADateTime
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from imgflow.domain import JobStatus, QueueName
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite hands back naive datetimes)."""
+
+    impl = SADateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _enum(cls: type[JobStatus] | type[QueueName]) -> SAEnum:
+    # Stored as plain strings: no native enum type to migrate on PostgreSQL.
+    return SAEnum(cls, native_enum=False, length=20, validate_strings=True)
+
+
+def _utc_column(*, nullable: bool, index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=nullable, index=index),
+    )
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    password_hash: str = Field(max_length=255)
+    disabled: bool = Field(default=False)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_jobs_status_updated", "status", "updated_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    owner_id: str = Field(foreign_key="users.id", max_length=36)
+    status: JobStatus = Field(sa_column=Column(_enum(JobStatus), nullable=False))
+    queue: QueueName = Field(sa_column=Column(_enum(QueueName), nullable=False))
+    operations: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+
+    source_key: str = Field(max_length=512)
+    source_format: str | None = Field(default=None, max_length=10)
+    source_width: int | None = None
+    source_height: int | None = None
+    source_frames: int | None = None
+    source_bytes: int | None = None
+
+    result_key: str | None = Field(default=None, max_length=512)
+    result_format: str | None = Field(default=None, max_length=10)
+    result_width: int | None = None
+    result_height: int | None = None
+    result_frames: int | None = None
+    result_bytes: int | None = None
+
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, max_length=2000)
+    attempts: int = Field(default=0)
+
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    started_at: datetime | None = _utc_column(nullable=True)
+    finished_at: datetime | None = _utc_column(nullable=True)
+    lease_until: datetime | None = _utc_column(nullable=True)

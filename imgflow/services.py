@@ -1,0 +1,50 @@
+"""The backends one process uses, opened together from settings and closed together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imgflow.broker import Broker, open_broker
+from imgflow.db import SessionFactory, create_engine, session_factory
+from imgflow.events import Events, open_events
+from imgflow.settings import Settings
+from imgflow.storage import Storage, open_storage
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    storage: Storage
+    broker: Broker
+    events: Events
+    image_pool: ThreadPoolExecutor
+    """Bounded pool for Pillow work: decode, transform, encode, and ingest probes."""
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    engine = create_engine(settings.resolved_database_url)
+    storage = open_storage(
+        settings.resolved_storage_url,
+        secret=settings.secret(),
+        url_ttl_seconds=settings.file_url_ttl_seconds,
+    )
+    broker = open_broker(settings.broker_url)
+    events = open_events(settings.redis_url)
+    pool = ThreadPoolExecutor(max_workers=settings.image_threads, thread_name_prefix="pillow")
+    services = Services(settings, engine, session_factory(engine), storage, broker, events, pool)
+    try:
+        yield services
+    finally:
+        await broker.close()
+        await events.close()
+        await storage.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+        await engine.dispose()

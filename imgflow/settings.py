@@ -1,0 +1,128 @@
+"""Configuration from `IMGFLOW_*` environment variables (and `.env`).
+
+With nothing set, everything lives under `./imgflow-data`: a SQLite database, local
+file storage, an in-process broker and in-process events. Each backend is switched by
+a URL.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from imgflow.domain import QueueName
+from workers.info import Limits
+
+MIN_SECRET_LENGTH = 32
+DEFAULT_CONCURRENCY = {
+    QueueName.ROTATE: 1,
+    QueueName.RESIZE: 1,
+    QueueName.FORCE_RESIZE: 1,
+    QueueName.CONVERT: 2,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="IMGFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("imgflow-data")
+    """Where the embedded backends keep their files."""
+    database_url: str | None = None
+    """`sqlite+aiosqlite:///path.db` or `postgresql+asyncpg://...`; default: SQLite in data_dir."""
+    broker_url: str = "memory://"
+    """`memory://` (in-process) or `amqp://...`."""
+    redis_url: str | None = None
+    """`redis://...` for cross-process events; unset = in-process events."""
+    storage_url: str | None = None
+    """`file:///dir` or `s3://bucket/prefix`; default: files under data_dir."""
+    public_url: str | None = None
+    """Base URL clients reach the API at, for absolute file URLs; default: from the request."""
+
+    jwt_secret: str | None = None
+    """HMAC secret for tokens and signed file URLs; `serve` generates one in data_dir if unset."""
+    token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    file_url_ttl_seconds: int = Field(default=3600, ge=10)
+
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(default=50_000_000, ge=1)
+    max_frames: int = Field(default=1_000, ge=1)
+    max_operations: int = Field(default=20, ge=1)
+
+    concurrency: Annotated[dict[QueueName, int], NoDecode] = Field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
+    """Jobs in flight per queue, e.g. `convert=3,rotate=1` (the CLI flag takes the same)."""
+    image_threads: int = Field(default=2, ge=1)
+    """Threads running Pillow; Pillow releases the GIL, so one per core is the sweet spot."""
+    max_attempts: int = Field(default=3, ge=1)
+    """Deliveries of one job before a transient failure becomes final."""
+    lease_seconds: int = Field(default=300, ge=5)
+    """How long a worker may hold a job before housekeeping may reclaim it."""
+    housekeeping_interval_seconds: float = Field(default=30.0, gt=0)
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _parse_concurrency(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_concurrency(value)
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'imgflow.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir.resolve() / "files").as_uri()
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_pixels=self.max_pixels, max_frames=self.max_frames)
+
+    def secret(self) -> str:
+        """The signing secret; refuses a missing or short one."""
+        if not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"IMGFLOW_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters"
+            )
+        return self.jwt_secret
+
+
+def parse_concurrency(text: str) -> dict[QueueName, int]:
+    """`convert=3,rotate=1` -> {CONVERT: 3, ROTATE: 1, others: default}."""
+    result = dict(DEFAULT_CONCURRENCY)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, count = item.partition("=")
+        try:
+            queue = QueueName(name.strip().upper().replace("-", "_"))
+            value = int(count)
+        except ValueError:
+            raise ValueError(f"bad concurrency item {item!r}: expected queue=count") from None
+        if not sep or value < 0:
+            raise ValueError(f"bad concurrency item {item!r}: expected queue=count >= 0")
+        result[queue] = value
+    return result
+
+
+def ensure_local_secret(settings: Settings) -> Settings:
+    """For the zero-config `serve`: keep a generated secret in the data directory."""
+    if settings.jwt_secret:
+        return settings
+    path = settings.data_dir / "jwt-secret"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return settings.model_copy(update={"jwt_secret": path.read_text().strip()})
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; keyword overrides win (used by the CLI and tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,45 @@
+"""Object storage for sources and results, chosen by URL (`file://` or `s3://`).
+
+Keys: `sources/<job id>` for uploads, `results/<job id>.<ext>` for outputs. A result
+key is derived from the job alone, so a re-run overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from urllib.parse import urlparse
+
+from workers.formats import ImageFormat
+
+
+class ObjectMissing(Exception):
+    """The key does not exist in storage."""
+
+
+class Storage(Protocol):
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    async def get(self, key: str) -> bytes: ...
+    async def delete(self, key: str) -> None: ...
+    async def url(self, key: str, base_url: str) -> str:
+        """An absolute URL a client can GET the object from, valid for a limited time."""
+        ...
+
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def source_key(job_id: str) -> str:
+    return f"sources/{job_id}"
+
+
+def result_key(job_id: str, fmt: ImageFormat) -> str:
+    return f"results/{job_id}.{fmt.extension}"
+
+
+def open_storage(url: str, *, secret: str, url_ttl_seconds: int) -> Storage:
+    scheme = urlparse(url).scheme
+    if scheme == "file":
+        from imgflow.storage.local import LocalStorage
+
+        return LocalStorage.from_url(url, secret=secret, url_ttl_seconds=url_ttl_seconds)
+    raise ValueError(f"unsupported storage URL {url!r}: use file:///dir or s3://bucket/prefix")

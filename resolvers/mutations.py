@@ -1,0 +1,46 @@
+"""Mutation resolvers: accounts and job submission."""
+
+from __future__ import annotations
+
+from starlette.datastructures import UploadFile
+from strawberry.file_uploads import Upload
+
+from gql.context import Info
+from gql.inputs import OperationInput, to_operations
+from gql.types import AuthPayload, Job, User
+from imgflow import accounts, jobs
+from imgflow.auth import Token
+from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.models import User as UserRow
+
+
+def auth_payload(user: UserRow, token: Token) -> AuthPayload:
+    return AuthPayload(token=token.value, expires_at=token.expires_at, user=User.from_row(user))
+
+
+async def register(info: Info, email: str, password: str) -> AuthPayload:
+    return auth_payload(*await accounts.register(info.context.services, email, password))
+
+
+async def login(info: Info, email: str, password: str) -> AuthPayload:
+    return auth_payload(*await accounts.login(info.context.services, email, password))
+
+
+async def submit_image(info: Info, file: Upload, operations: list[OperationInput]) -> Job:
+    user = await info.context.user()
+    services = info.context.services
+    pipeline = to_operations(operations)
+    data = await read_upload(file, services.settings.max_upload_bytes)
+    return Job.from_row(await jobs.submit(services, user.id, data, pipeline))
+
+
+async def read_upload(file: object, limit: int) -> bytes:
+    """The upload's bytes, refusing more than `limit` without reading them all."""
+    if not isinstance(file, UploadFile):
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "file must be a multipart upload")
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ImgflowError(ErrorCode.PAYLOAD_TOO_LARGE, f"the file is larger than {limit} bytes")
+    if not data:
+        raise ImgflowError(ErrorCode.EMPTY_FILE, "the file is empty")
+    return data

@@ -1,0 +1,35 @@
+"""The committed schema.graphql is what the code serves: clients generate from it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_schema_matches_the_code(tmp_path: Path) -> None:
+    exported = tmp_path / "schema.graphql"
+    subprocess.run(
+        [sys.executable, "-m", "imgflow.cli", "export-schema", "--output", str(exported)],
+        check=True,
+        cwd=ROOT,
+    )
+    committed = (ROOT / "schema.graphql").read_text()
+    assert exported.read_text() == committed, "run `imgflow export-schema` and commit the result"
+
+
+def test_contract_names_are_present() -> None:
+    sdl = (ROOT / "schema.graphql").read_text()
+    for name in (
+        "scalar Upload",
+        "enum JobStatus",
+        "enum QueueName",
+        "enum ImageFormat",
+        "input OperationInput @oneOf",
+        "submitImage(file: Upload!, operations: [OperationInput!]!): Job!",
+        "jobUpdated(id: ID!): Job!",
+        "jobs(first: Int = 20, after: String = null, status: JobStatus = null): JobConnection!",
+    ):
+        assert name in sdl, name

@@ -1,0 +1,122 @@
+"""Shared fixtures: a real `imgflow serve` process on a free port, and real clients.
+
+The `server` fixture is parametrised by backend mix; every API and end-to-end test
+runs once per mix. Today: `embedded` (SQLite, local files, in-process queue/events).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.client import Client
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS: dict[str, dict[str, str]] = {"embedded": {}}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def start_server(workdir: Path, env_overrides: dict[str, str], *args: str) -> Server:
+    """`imgflow serve` in `workdir` with only the given IMGFLOW_* settings; waits until healthy."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
+    env.update(env_overrides)
+    log_path = workdir / "server.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "imgflow.cli", "serve", "--port", str(port), *args],
+            cwd=workdir,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, workdir, log_path)
+    wait_healthy(server)
+    return server
+
+
+def wait_healthy(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not healthy in {timeout}s:\n{server.log()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session", params=sorted(BACKENDS))
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp(f"serve-{request.param}")
+    concurrency = "convert=2,rotate=2,resize=2,force_resize=2"
+    server = start_server(workdir, BACKENDS[request.param], "--concurrency", concurrency)
+    yield server
+    stop_server(server)
+    assert "Traceback" not in server.log(), server.log()
+
+
+async def new_user(base_url: str) -> Client:
+    client = Client(base_url)
+    data = await client.execute(
+        "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { token } }",
+        {"e": f"user-{uuid.uuid4().hex[:12]}@example.com", "p": "correct horse battery"},
+    )
+    client.token = data["register"]["token"]
+    return client
+
+
+@pytest.fixture
+async def client(server: Server) -> AsyncIterator[Client]:
+    user = await new_user(server.base_url)
+    yield user
+    await user.close()
+
+
+@pytest.fixture
+async def other_client(server: Server) -> AsyncIterator[Client]:
+    user = await new_user(server.base_url)
+    yield user
+    await user.close()

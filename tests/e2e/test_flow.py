@@ -1,0 +1,85 @@
+"""The whole path from outside: a real `imgflow serve` process, a multipart upload,
+a real WebSocket subscription, the result downloaded and its pixels checked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from tests.client import Client
+from tests.conftest import new_user, start_server, stop_server
+from tests.samples import BLUE, GREEN, RED, YELLOW, close, colour_at, decode, encode, quadrants
+
+
+async def test_submit_watch_download(client: Client) -> None:
+    source = encode(quadrants(64, 48), "PNG")
+    job = await client.submit(
+        source,
+        [{"rotate": {"degrees": 90}}, {"convert": {"format": "JPEG", "quality": 90}}],
+    )
+    assert job["status"] == "QUEUED"
+    assert job["queue"] == "CONVERT"
+    assert job["source"] == {"format": "PNG", "width": 64, "height": 48, "bytes": len(source), "frames": 1}
+
+    events = await client.watch(job["id"])
+    statuses = [event["status"] for event in events]
+    assert statuses[-1] == "SUCCEEDED", events
+    assert statuses == sorted(set(statuses), key=statuses.index), "no state repeats"
+    assert set(statuses) <= {"QUEUED", "PROCESSING", "SUCCEEDED"}
+
+    result = events[-1]["result"]
+    assert (result["format"], result["width"], result["height"]) == ("JPEG", 48, 64)
+    assert result["url"].startswith("http://127.0.0.1:")
+    response = await client.http.get(result["url"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    image = decode(response.content)
+    assert image.format == "JPEG" and image.size == (48, 64)
+    # Counter-clockwise 90: top-right (green) goes to top-left, top-left (red) to bottom-left.
+    assert close(colour_at(image, 5, 5), GREEN)
+    assert close(colour_at(image, 5, 58), RED)
+    assert close(colour_at(image, 42, 5), YELLOW)
+    assert close(colour_at(image, 42, 58), BLUE)
+
+
+async def test_subscription_of_finished_job_yields_once_and_completes(client: Client) -> None:
+    job = await client.submit(encode(quadrants(), "PNG"), [{"flip": {"direction": "HORIZONTAL"}}])
+    await client.watch(job["id"])
+    events = await client.watch(job["id"])
+    assert [e["status"] for e in events] == ["SUCCEEDED"]
+
+
+def test_serve_with_no_settings_keeps_data_in_working_directory(tmp_path: Path) -> None:
+    server = start_server(tmp_path, {})
+    try:
+        assert (tmp_path / "imgflow-data" / "imgflow.db").exists()
+        assert (tmp_path / "imgflow-data" / "jwt-secret").exists()
+        page = httpx.get(f"{server.base_url}/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "graphiql" in page.text.lower()
+    finally:
+        stop_server(server)
+
+
+async def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
+    """In-process queues die with the process; the database does not. A job accepted
+    by a process with no workers is finished by the next process."""
+    idle = start_server(tmp_path, {}, "--concurrency", "convert=0,rotate=0,resize=0,force_resize=0")
+    try:
+        client = await new_user(idle.base_url)
+        job = await client.submit(encode(quadrants(), "PNG"), [{"rotate": {"degrees": 180}}])
+        await asyncio.sleep(0.5)
+        assert (await client.job(job["id"]) or {})["status"] == "QUEUED"
+    finally:
+        stop_server(idle)
+    busy = start_server(tmp_path, {})
+    try:
+        client.base_url = busy.base_url
+        events = await asyncio.wait_for(client.watch(job["id"]), timeout=30)
+        assert events[-1]["status"] == "SUCCEEDED"
+        await client.close()
+    finally:
+        stop_server(busy)
+

@@ -1,0 +1,31 @@
+"""Which queue a pipeline goes to.
+
+Rule: the queue of the LAST step that has a queue of its own (rotate, resize,
+force_resize, convert). That step fixes the output size and format, which decide the
+cost of encoding, the dominant cost of a job (see BASELINES: PNG encoding is ~72% of
+the CPU in the mixed workload). Steps without a queue (crop, flip, grayscale, blur,
+sharpen) ride along; a pipeline made only of them goes to CONVERT, since its cost is a
+re-encode. So a single-operation job lands on its operation's queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from imgflow.domain import QueueName
+from workers.operations import Convert, ForceResize, Operation, Resize, Rotate
+
+QUEUE_OF: dict[type[Operation], QueueName] = {
+    Rotate: QueueName.ROTATE,
+    Resize: QueueName.RESIZE,
+    ForceResize: QueueName.FORCE_RESIZE,
+    Convert: QueueName.CONVERT,
+}
+
+
+def route(operations: Sequence[Operation]) -> QueueName:
+    for op in reversed(operations):
+        queue = QUEUE_OF.get(type(op))
+        if queue is not None:
+            return queue
+    return QueueName.CONVERT
