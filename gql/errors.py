@@ -39,8 +39,19 @@ def classify(error: GraphQLError) -> GraphQLError:
     if original is None or isinstance(original, GraphQLError):
         code = (error.extensions or {}).get("code") or ErrorCode.BAD_USER_INPUT.value
         return with_code(error, str(code))
-    log.error("unexpected error in %s", error.path, exc_info=original)
     return with_code(error, INTERNAL, "internal error; it has been logged")
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, ImgflowError | GraphQLError)
+
+
+def log_unexpected(errors: list[GraphQLError]) -> None:
+    """Bugs get a traceback in the log; client mistakes are not the server's news."""
+    for error in errors:
+        if is_unexpected(error):
+            log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 
 
 class ErrorCodes(MaskErrors):

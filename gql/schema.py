@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from gql.errors import ErrorCodes
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from gql.errors import ErrorCodes, log_unexpected
 from gql.types import AuthPayload, Job, JobConnection, User
 from resolvers import mutations, queries, subscriptions
 
@@ -46,8 +49,15 @@ class Subscription:
     )
 
 
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_unexpected(errors)
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes]
     )
 
