@@ -1,13 +1,20 @@
-"""GraphQL enums, straight from the domain enums."""
+"""GraphQL enums: the domain enums themselves, registered with strawberry.
+
+`strawberry.enum` returns the class it is given, so resolvers and types use the
+domain classes directly and type checkers see real types.
+"""
 
 from __future__ import annotations
 
 import strawberry
 
-from imgflow import domain
-from workers import formats, operations
+from imgflow.domain import JobStatus, QueueName
+from workers.formats import ImageFormat
+from workers.operations import FlipDirection
 
-JobStatus = strawberry.enum(domain.JobStatus, description="Where a job is in its life.")
-QueueName = strawberry.enum(domain.QueueName, description="The queue a job was routed to.")
-ImageFormat = strawberry.enum(formats.ImageFormat, description="An image encoding.")
-FlipDirection = strawberry.enum(operations.FlipDirection, description="Which way to mirror.")
+strawberry.enum(JobStatus, description="Where a job is in its life.")
+strawberry.enum(QueueName, description="The queue a job was routed to.")
+strawberry.enum(ImageFormat, description="An image encoding.")
+strawberry.enum(FlipDirection, description="Which way to mirror.")
+
+__all__ = ["FlipDirection", "ImageFormat", "JobStatus", "QueueName"]

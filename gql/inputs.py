@@ -72,7 +72,7 @@ class OperationInput:
     blur: BlurInput | None = strawberry.UNSET
     sharpen: SharpenInput | None = strawberry.UNSET
 
-    def to_operation(self) -> ops.Operation:  # noqa: C901 - one branch per member
+    def to_operation(self) -> ops.Operation:
         if self.rotate:
             return ops.Rotate(self.rotate.degrees)
         if self.resize:
@@ -80,7 +80,7 @@ class OperationInput:
         if self.force_resize:
             return ops.ForceResize(self.force_resize.width, self.force_resize.height)
         if self.convert:
-            return ops.Convert(ops.ImageFormat(self.convert.format), self.convert.quality)
+            return ops.Convert(ImageFormat(self.convert.format), self.convert.quality)
         if self.crop:
             c = self.crop
             return ops.Crop(c.left, c.top, c.width, c.height)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import strawberry
+from collections.abc import AsyncGenerator
 
+import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
@@ -39,11 +40,11 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    job_updated: Job = strawberry.subscription(
+    job_updated: AsyncGenerator[Job, None] = strawberry.subscription(
         resolver=subscriptions.job_updated,
         description="The job's current state, then every change; ends after a terminal state.",
     )
-    jobs_updated: Job = strawberry.subscription(
+    jobs_updated: AsyncGenerator[Job, None] = strawberry.subscription(
         resolver=subscriptions.jobs_updated,
         description="Every change to any of your jobs, as it happens.",
     )

@@ -139,6 +139,8 @@ class JobConnection:
 
     @classmethod
     def from_rows(cls, rows: list[models.Job], has_next_page: bool) -> JobConnection:
-        edges = [JobEdge(cursor=cursors.encode(r.created_at, r.id), node=Job.from_row(r)) for r in rows]
+        edges = [
+            JobEdge(cursor=cursors.encode(r.created_at, r.id), node=Job.from_row(r)) for r in rows
+        ]
         end = edges[-1].cursor if edges else None
         return cls(edges=edges, page_info=PageInfo(has_next_page=has_next_page, end_cursor=end))

@@ -53,9 +53,7 @@ async def login(services: Services, email: str, password: str) -> tuple[User, To
         user = (
             await session.exec(select(User).where(User.email == email.strip().lower()))
         ).one_or_none()
-    valid = await asyncio.to_thread(
-        verify_password, user.password_hash if user else None, password
-    )
+    valid = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if user is None or not valid or user.disabled:
         raise ImgflowError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
     return user, token_for(services, user)

@@ -119,4 +119,3 @@ async def readyz(request: Request) -> Response:
     }
     ready = all(value == "ok" for value in status.values())
     return JSONResponse({"ready": ready, "checks": status}, 200 if ready else 503)
-

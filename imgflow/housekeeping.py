@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import and_
 from sqlmodel import col, select
 
 from imgflow import jobs
@@ -42,7 +41,7 @@ async def requeue_stale(services: Services, older_than_seconds: float) -> int:
 async def reclaim_expired(services: Services) -> int:
     """PROCESSING jobs whose lease ran out: back to QUEUED, or FAILED when out of tries."""
     query = select(Job).where(
-        and_(Job.status == JobStatus.PROCESSING, col(Job.lease_until) < utcnow())
+        col(Job.status) == JobStatus.PROCESSING, col(Job.lease_until) < utcnow()
     )
     async with services.sessions() as session:
         expired = list((await session.exec(query)).all())

@@ -78,7 +78,8 @@ def check_operations(operations: Sequence[Operation], limit: int) -> None:
         raise ImgflowError(ErrorCode.BAD_USER_INPUT, "the pipeline needs at least one operation")
     if len(operations) > limit:
         raise ImgflowError(
-            ErrorCode.BAD_USER_INPUT, f"at most {limit} operations per pipeline, got {len(operations)}"
+            ErrorCode.BAD_USER_INPUT,
+            f"at most {limit} operations per pipeline, got {len(operations)}",
         )
 
 
@@ -177,7 +178,7 @@ async def claim(services: Services, job_id: str) -> Job | None:
         job_id,
         takeable,
         status=JobStatus.PROCESSING,
-        attempts=Job.attempts + 1,  # type: ignore[operator]
+        attempts=col(Job.attempts) + 1,
         started_at=now,
         lease_until=now + lease,
     )

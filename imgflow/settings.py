@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     max_frames: int = Field(default=1_000, ge=1)
     max_operations: int = Field(default=20, ge=1)
 
-    concurrency: Annotated[dict[QueueName, int], NoDecode] = Field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
+    concurrency: Annotated[dict[QueueName, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_CONCURRENCY)
+    )
     """Jobs in flight per queue, e.g. `convert=3,rotate=1` (the CLI flag takes the same)."""
     image_threads: int = Field(default=2, ge=1)
     """Threads running Pillow; Pillow releases the GIL, so one per core is the sweet spot."""

@@ -8,7 +8,6 @@ from gql.context import Info
 from gql.enums import JobStatus
 from gql.types import Job, JobConnection, User
 from imgflow import jobs
-from imgflow.domain import JobStatus as DomainStatus
 from imgflow.errors import ErrorCode, ImgflowError
 
 MAX_PAGE = 100
@@ -43,6 +42,6 @@ async def list_jobs(
         user.id,
         size,
         after,
-        DomainStatus(status) if status is not None else None,
+        status,
     )
     return JobConnection.from_rows(page.jobs, page.has_next_page)

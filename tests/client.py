@@ -83,7 +83,9 @@ class Client:
         return dict(body["data"]["submitImage"])
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
-        data = await self.execute(f"query($id: ID!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}", {"id": job_id})
+        data = await self.execute(
+            f"query($id: ID!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}", {"id": job_id}
+        )
         return data["job"]
 
     @asynccontextmanager
@@ -101,7 +103,11 @@ class Client:
             op_id = str(uuid.uuid4())
             await ws.send(
                 json.dumps(
-                    {"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
+                    {
+                        "id": op_id,
+                        "type": "subscribe",
+                        "payload": {"query": query, "variables": variables or {}},
+                    }
                 )
             )
             yield _messages(ws, op_id)

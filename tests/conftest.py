@@ -89,7 +89,9 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session", params=sorted(BACKENDS))
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp(f"serve-{request.param}")
     concurrency = "convert=2,rotate=2,resize=2,force_resize=2"
     server = start_server(workdir, BACKENDS[request.param], "--concurrency", concurrency)

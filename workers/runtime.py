@@ -34,10 +34,12 @@ class Worker:
             if count > 0:
                 consumer = await self.services.broker.consume(queue, count, self.handle)
                 self.consumers.append(consumer)
-        log.info("worker consuming", extra={"concurrency": {q.value: n for q, n in concurrency.items()}})
+        log.info(
+            "worker consuming", extra={"concurrency": {q.value: n for q, n in concurrency.items()}}
+        )
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        await asyncio.gather(*(consumer.stop(timeout) for consumer in self.consumers))
+    async def stop(self, grace_seconds: float = 30.0) -> None:
+        await asyncio.gather(*(consumer.stop(grace_seconds) for consumer in self.consumers))
         self.consumers = []
 
     async def handle(self, message: Message) -> None:
@@ -49,8 +51,8 @@ class Worker:
         except ImgflowError as error:
             await jobs.fail(self.services, job.id, error, [JobStatus.PROCESSING])
         except ObjectMissing:
-            error = ImgflowError(ErrorCode.PROCESSING_FAILED, "the source image is gone")
-            await jobs.fail(self.services, job.id, error, [JobStatus.PROCESSING])
+            gone = ImgflowError(ErrorCode.PROCESSING_FAILED, "the source image is gone")
+            await jobs.fail(self.services, job.id, gone, [JobStatus.PROCESSING])
         except Exception as exc:
             await self.retry_or_fail(job, exc)
 
@@ -77,4 +79,3 @@ class Worker:
             return
         await jobs.release(self.services, job.id)
         raise exc
-

@@ -24,8 +24,8 @@ Handler = Callable[[Message], Awaitable[None]]
 
 
 class Consumer(Protocol):
-    async def stop(self, timeout: float) -> None:
-        """Take no more messages; wait up to `timeout` s for the ones in hand."""
+    async def stop(self, grace_seconds: float) -> None:
+        """Take no more messages; wait up to `grace_seconds` for the ones in hand."""
         ...
 
 

@@ -39,7 +39,7 @@ class MemoryBroker:
         return None
 
     async def close(self) -> None:
-        await asyncio.gather(*(consumer.stop(timeout=5) for consumer in self.consumers))
+        await asyncio.gather(*(consumer.stop(grace_seconds=5) for consumer in self.consumers))
 
 
 class MemoryConsumer:
@@ -65,19 +65,21 @@ class MemoryConsumer:
         try:
             await self.handler(message)
         except Exception:
-            log.exception("handler failed; message will be redelivered", extra={"job_id": message.job_id})
+            log.exception(
+                "handler failed; message will be redelivered", extra={"job_id": message.job_id}
+            )
             asyncio.get_running_loop().call_later(
                 REDELIVERY_DELAY_SECONDS,
                 self.queue.put_nowait,
                 Message(message.job_id, redelivered=True),
             )
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, grace_seconds: float) -> None:
         self.stopping = True
         for task in list(self.idle):
             task.cancel()
         if self.tasks:
-            _, pending = await asyncio.wait(self.tasks, timeout=timeout)
+            _, pending = await asyncio.wait(self.tasks, timeout=grace_seconds)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -9,8 +9,11 @@ import pytest
 from tests.client import Client, GraphQLErrors
 from tests.conftest import Server
 
-REGISTER = "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { token expiresAt user { id email } } }"
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token user { email } } }"
+REGISTER = """mutation($e: String!, $p: String!) {
+  register(email: $e, password: $p) { token expiresAt user { id email } } }"""
+LOGIN = (
+    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token user { email } } }"
+)
 
 
 def email() -> str:
@@ -22,7 +25,9 @@ async def test_register_then_login_returns_working_tokens(server: Server) -> Non
     address = email()
     registered = (await client.execute(REGISTER, {"e": address, "p": "long enough pw"}))["register"]
     assert registered["user"]["email"] == address.lower()
-    logged_in = (await client.execute(LOGIN, {"e": address.upper(), "p": "long enough pw"}))["login"]
+    logged_in = (await client.execute(LOGIN, {"e": address.upper(), "p": "long enough pw"}))[
+        "login"
+    ]
     client.token = logged_in["token"]
     me = (await client.execute("{ me { id email } }"))["me"]
     assert me == registered["user"]
@@ -36,7 +41,9 @@ async def test_register_then_login_returns_working_tokens(server: Server) -> Non
         ("a@example.com", "short", "BAD_USER_INPUT"),
     ],
 )
-async def test_register_refuses_bad_input(server: Server, address: str, password: str, code: str) -> None:
+async def test_register_refuses_bad_input(
+    server: Server, address: str, password: str, code: str
+) -> None:
     client = Client(server.base_url)
     with pytest.raises(GraphQLErrors) as caught:
         await client.execute(REGISTER, {"e": address, "p": password})
@@ -55,7 +62,9 @@ async def test_register_twice_is_refused(server: Server) -> None:
 
 
 @pytest.mark.parametrize("known_user", [True, False])
-async def test_login_with_wrong_credentials_says_nothing_more(server: Server, known_user: bool) -> None:
+async def test_login_with_wrong_credentials_says_nothing_more(
+    server: Server, known_user: bool
+) -> None:
     client = Client(server.base_url)
     address = email()
     if known_user:

@@ -101,7 +101,9 @@ async def test_jobs_filter_by_status(client: Client) -> None:
 @pytest.mark.parametrize("cursor", ["!!!", "bm90IGEgY3Vyc29y", ""])
 async def test_bad_cursor_is_bad_input(client: Client, cursor: str) -> None:
     with pytest.raises(GraphQLErrors) as caught:
-        await client.execute('query($a: String) { jobs(after: $a) { edges { cursor } } }', {"a": cursor or "x"})
+        await client.execute(
+            "query($a: String) { jobs(after: $a) { edges { cursor } } }", {"a": cursor or "x"}
+        )
     assert caught.value.codes == ["BAD_USER_INPUT"]
 
 

@@ -19,7 +19,11 @@ OPERATIONS = {
     "convert": {"convert": {"format": "PNG"}},
 }
 CLEAR_CODES = {
-    "UNSUPPORTED_FORMAT", "CORRUPT_IMAGE", "IMAGE_TOO_LARGE", "TOO_MANY_FRAMES", "EMPTY_FILE",
+    "UNSUPPORTED_FORMAT",
+    "CORRUPT_IMAGE",
+    "IMAGE_TOO_LARGE",
+    "TOO_MANY_FRAMES",
+    "EMPTY_FILE",
 }
 
 
@@ -30,7 +34,9 @@ async def test_corpus_file(server: Server, client: Client, item: CorpusFile) -> 
     if item.should_process:
         assert outcomes == [("SUCCEEDED", None)] * len(OPERATIONS), outcomes
     elif "rejecting is also acceptable" in item.expected:
-        assert all(status == "SUCCEEDED" or code in CLEAR_CODES for status, code in outcomes), outcomes
+        assert all(status == "SUCCEEDED" or code in CLEAR_CODES for status, code in outcomes), (
+            outcomes
+        )
     else:
         assert all(status == "REFUSED" or status == "FAILED" for status, _ in outcomes), outcomes
         assert all(code in CLEAR_CODES for _, code in outcomes), outcomes
@@ -38,7 +44,9 @@ async def test_corpus_file(server: Server, client: Client, item: CorpusFile) -> 
     assert (await client.http.get(f"{server.base_url}/healthz")).status_code == 200
 
 
-async def outcome(client: Client, data: bytes, operation: dict[str, object]) -> tuple[str, str | None]:
+async def outcome(
+    client: Client, data: bytes, operation: dict[str, object]
+) -> tuple[str, str | None]:
     body = await client.upload_raw(data, [operation])
     if body.get("errors"):
         return "REFUSED", body["errors"][0]["extensions"]["code"]
@@ -46,5 +54,6 @@ async def outcome(client: Client, data: bytes, operation: dict[str, object]) -> 
     final = (await asyncio.wait_for(client.watch(job_id), timeout=120))[-1]
     if final["status"] == "SUCCEEDED":
         result = await client.http.get(final["result"]["url"])
-        assert result.status_code == 200 and len(result.content) == final["result"]["bytes"]
+        assert result.status_code == 200
+        assert len(result.content) == final["result"]["bytes"]
     return final["status"], (final["error"] or {}).get("code")

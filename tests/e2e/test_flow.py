@@ -21,7 +21,13 @@ async def test_submit_watch_download(client: Client) -> None:
     )
     assert job["status"] == "QUEUED"
     assert job["queue"] == "CONVERT"
-    assert job["source"] == {"format": "PNG", "width": 64, "height": 48, "bytes": len(source), "frames": 1}
+    assert job["source"] == {
+        "format": "PNG",
+        "width": 64,
+        "height": 48,
+        "bytes": len(source),
+        "frames": 1,
+    }
 
     events = await client.watch(job["id"])
     statuses = [event["status"] for event in events]
@@ -36,7 +42,8 @@ async def test_submit_watch_download(client: Client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/jpeg"
     image = decode(response.content)
-    assert image.format == "JPEG" and image.size == (48, 64)
+    assert image.format == "JPEG"
+    assert image.size == (48, 64)
     # Counter-clockwise 90: top-right (green) goes to top-left, top-left (red) to bottom-left.
     assert close(colour_at(image, 5, 5), GREEN)
     assert close(colour_at(image, 5, 58), RED)
@@ -82,4 +89,3 @@ async def test_queued_jobs_survive_a_restart(tmp_path: Path) -> None:
         await client.close()
     finally:
         stop_server(busy)
-
