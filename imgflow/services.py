@@ -35,12 +35,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         settings.resolved_storage_url,
         secret=settings.secret(),
         url_ttl_seconds=settings.file_url_ttl_seconds,
+        endpoint_url=settings.s3_endpoint_url,
     )
-    broker = open_broker(settings.broker_url)
-    events = open_events(settings.redis_url)
+    broker = open_broker(settings.broker_url, namespace=settings.namespace)
+    events = open_events(settings.redis_url, namespace=settings.namespace)
     pool = ThreadPoolExecutor(max_workers=settings.image_threads, thread_name_prefix="pillow")
     services = Services(settings, engine, session_factory(engine), storage, broker, events, pool)
     try:
+        await storage.connect()
+        await broker.connect()
+        await events.connect()
         yield services
     finally:
         await broker.close()

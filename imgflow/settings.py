@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     """`redis://...` for cross-process events; unset = in-process events."""
     storage_url: str | None = None
     """`file:///dir` or `s3://bucket/prefix`; default: files under data_dir."""
+    s3_endpoint_url: str | None = None
+    """Endpoint of a non-AWS S3 API (MinIO, moto...); credentials come from AWS_* variables."""
+    namespace: str = "imgflow"
+    """Prefix of queue names, Redis channels and keys: lets several deployments (or test
+    runs) share one RabbitMQ vhost and one Redis."""
     public_url: str | None = None
     """Base URL clients reach the API at, for absolute file URLs; default: from the request."""
 

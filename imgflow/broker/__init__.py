@@ -30,6 +30,10 @@ class Consumer(Protocol):
 
 
 class Broker(Protocol):
+    async def connect(self) -> None:
+        """Open connections and declare queues; called once before use."""
+        ...
+
     async def publish(self, queue: QueueName, job_id: str) -> None: ...
     async def consume(self, queue: QueueName, concurrency: int, handler: Handler) -> Consumer:
         """Run `handler` on up to `concurrency` messages of `queue` at once."""
@@ -39,10 +43,15 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
-def open_broker(url: str) -> Broker:
+def open_broker(url: str, *, namespace: str) -> Broker:
+    """The broker for `url`; `namespace` prefixes queue and exchange names."""
     scheme = urlparse(url).scheme
     if scheme == "memory":
         from imgflow.broker.memory import MemoryBroker
 
         return MemoryBroker()
+    if scheme in ("amqp", "amqps"):
+        from imgflow.broker.rabbitmq import RabbitBroker
+
+        return RabbitBroker(url, namespace=namespace)
     raise ValueError(f"unsupported broker URL {url!r}: use memory:// or amqp://...")

@@ -24,6 +24,9 @@ class MemoryBroker:
         self.queues: defaultdict[QueueName, asyncio.Queue[Message]] = defaultdict(asyncio.Queue)
         self.consumers: list[MemoryConsumer] = []
 
+    async def connect(self) -> None:
+        return None
+
     async def publish(self, queue: QueueName, job_id: str) -> None:
         self.queues[queue].put_nowait(Message(job_id))
 

@@ -14,6 +14,7 @@ Event = dict[str, Any]
 
 
 class Events(Protocol):
+    async def connect(self) -> None: ...
     async def publish(self, channel: str, event: Event) -> None: ...
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]: ...
     async def ping(self) -> None: ...
@@ -28,9 +29,12 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def open_events(redis_url: str | None) -> Events:
+def open_events(redis_url: str | None, *, namespace: str) -> Events:
+    """Redis pub/sub when a URL is given (channels prefixed by `namespace`), else in-process."""
     if redis_url is None:
         from imgflow.events.memory import MemoryEvents
 
         return MemoryEvents()
-    raise ValueError("Redis events are not available yet")
+    from imgflow.events.redis import RedisEvents
+
+    return RedisEvents(redis_url, namespace=namespace)

@@ -14,6 +14,9 @@ class MemoryEvents:
     def __init__(self) -> None:
         self.subscribers: defaultdict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
 
+    async def connect(self) -> None:
+        return None
+
     async def publish(self, channel: str, event: Event) -> None:
         for queue in self.subscribers.get(channel, ()):
             queue.put_nowait(event)

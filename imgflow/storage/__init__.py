@@ -17,6 +17,7 @@ class ObjectMissing(Exception):
 
 
 class Storage(Protocol):
+    async def connect(self) -> None: ...
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
     async def get(self, key: str) -> bytes: ...
     async def delete(self, key: str) -> None: ...
@@ -36,10 +37,18 @@ def result_key(job_id: str, fmt: ImageFormat) -> str:
     return f"results/{job_id}.{fmt.extension}"
 
 
-def open_storage(url: str, *, secret: str, url_ttl_seconds: int) -> Storage:
+def open_storage(
+    url: str, *, secret: str, url_ttl_seconds: int, endpoint_url: str | None = None
+) -> Storage:
+    """`file:///dir` (served by the API, HMAC-signed links) or `s3://bucket/prefix`
+    (presigned links; `endpoint_url` for a non-AWS S3 API)."""
     scheme = urlparse(url).scheme
     if scheme == "file":
         from imgflow.storage.local import LocalStorage
 
         return LocalStorage.from_url(url, secret=secret, url_ttl_seconds=url_ttl_seconds)
+    if scheme == "s3":
+        from imgflow.storage.s3 import S3Storage
+
+        return S3Storage.from_url(url, url_ttl_seconds=url_ttl_seconds, endpoint_url=endpoint_url)
     raise ValueError(f"unsupported storage URL {url!r}: use file:///dir or s3://bucket/prefix")

@@ -31,6 +31,9 @@ class LocalStorage:
             raise ObjectMissing(key)
         return path
 
+    async def connect(self) -> None:
+        return None
+
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await asyncio.to_thread(self._write, self.path_for(key), data)
 
