@@ -32,8 +32,9 @@ MIME_BY_EXTENSION = {ext: fmt.mime_type for fmt, ext in EXTENSIONS.items()}
 
 @dataclass(frozen=True)
 class Roles:
-    """What this process runs besides the API."""
+    """What this process runs. `serve` runs all three; `api` and `worker` one each."""
 
+    api: bool = True
     workers: bool = True
     housekeeping: bool = True
 
@@ -47,8 +48,6 @@ class GraphQLApp(GraphQL[Context, None]):
 
 
 def create_app(settings: Settings, roles: Roles = Roles()) -> Starlette:
-    graphql = GraphQLApp(schema, multipart_uploads_enabled=True)
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services:
@@ -56,15 +55,20 @@ def create_app(settings: Settings, roles: Roles = Roles()) -> Starlette:
             async with run_roles(services, roles):
                 yield
 
-    routes: list[BaseRoute] = [
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    if roles.api:
+        routes += api_routes()
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def api_routes() -> list[BaseRoute]:
+    graphql = GraphQLApp(schema, multipart_uploads_enabled=True)
+    return [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/files/{key:path}", serve_file, methods=["GET", "HEAD"]),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
         *assets_routes(),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
 
 
 @contextlib.asynccontextmanager

@@ -1,34 +1,59 @@
-"""`imgflow` command line: serve, migrate, export-schema."""
+"""`imgflow` command line.
+
+serve          API + workers + housekeeping in one process (any backends)
+api            the GraphQL API alone
+worker         queue consumers alone (health endpoints on --port)
+cron           housekeeping on arq (needs Redis)
+migrate        bring the database schema up to date
+export-schema  write the GraphQL SDL
+loadtest       the reference load test, through the public API
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from imgflow.domain import QueueName
 from imgflow.settings import Settings, ensure_local_secret, get_settings, parse_concurrency
+
+if TYPE_CHECKING:
+    from imgflow.app import Roles
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return int(args.run(args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imgflow", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="imgflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="API + workers + housekeeping in one process")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument(
-        "--concurrency",
-        type=parse_concurrency,
-        default=None,
-        help="jobs in flight per queue, e.g. convert=3,rotate=1 (default from settings)",
-    )
+    add_http_options(serve, with_concurrency=True)
     serve.set_defaults(run=run_serve)
+
+    api = commands.add_parser("api", help="the GraphQL API alone")
+    add_http_options(api, with_concurrency=False)
+    api.set_defaults(run=run_api)
+
+    worker = commands.add_parser("worker", help="queue consumers (health on --port)")
+    add_http_options(worker, with_concurrency=True, default_port=8001)
+    worker.add_argument(
+        "--queues",
+        type=parse_queues,
+        default=None,
+        help="consume only these queues, e.g. convert,resize (default: all)",
+    )
+    worker.set_defaults(run=run_worker)
+
+    cron = commands.add_parser("cron", help="housekeeping on arq's scheduler (needs Redis)")
+    cron.set_defaults(run=run_cron)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(run=run_migrate)
@@ -36,39 +61,117 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", "-o", default="schema.graphql", help="file, or - for stdout")
     export.set_defaults(run=run_export_schema)
+
+    from imgflow import loadtest
+
+    load = commands.add_parser("loadtest", help="the reference load test, via the public API")
+    loadtest.add_arguments(load)
+    load.set_defaults(run=loadtest.run)
     return parser
 
 
+def add_http_options(
+    parser: argparse.ArgumentParser, *, with_concurrency: bool, default_port: int = 8000
+) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port)
+    if with_concurrency:
+        parser.add_argument(
+            "--concurrency",
+            type=parse_concurrency,
+            default=None,
+            help="jobs in flight per queue, e.g. convert=3,rotate=1 (default from settings)",
+        )
+
+
+def parse_queues(text: str) -> set[QueueName]:
+    try:
+        return {QueueName(name.strip().upper().replace("-", "_")) for name in text.split(",")}
+    except ValueError:
+        choices = ",".join(q.value.lower() for q in QueueName)
+        raise argparse.ArgumentTypeError(f"queues are {choices}") from None
+
+
 def load_settings(args: argparse.Namespace) -> Settings:
+    from imgflow import logs
+
     overrides: dict[str, object] = {}
-    if getattr(args, "concurrency", None) is not None:
-        overrides["concurrency"] = args.concurrency
-    return get_settings(**overrides)
+    concurrency = getattr(args, "concurrency", None)
+    if concurrency is not None:
+        overrides["concurrency"] = concurrency
+    queues = getattr(args, "queues", None)
+    if queues is not None:
+        base = concurrency or get_settings().concurrency
+        overrides["concurrency"] = {q: (n if q in queues else 0) for q, n in base.items()}
+    settings = get_settings(**overrides)
+    logs.configure(settings.log_level, settings.log_json)
+    return settings
+
+
+def require_shared_broker(settings: Settings, command: str) -> None:
+    if settings.broker_url.startswith("memory"):
+        raise SystemExit(
+            f"imgflow {command} needs a broker other processes can reach "
+            "(IMGFLOW_BROKER_URL=amqp://...); for one process use `imgflow serve`"
+        )
+
+
+def serve_http(settings: Settings, args: argparse.Namespace, roles: Roles) -> None:
+    import uvicorn
+
+    from imgflow.app import create_app
+
+    try:
+        settings.secret()  # refuse to start without one, before binding the port
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    app = create_app(settings, roles)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, ws="websockets-sansio")
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from imgflow import logs, migrate
-    from imgflow.app import create_app
+    from imgflow import migrate
+    from imgflow.app import Roles
 
     settings = ensure_local_secret(load_settings(args))
-    logs.configure(settings.log_level, settings.log_json)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
-    app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, ws="websockets-sansio")
+    serve_http(settings, args, Roles())
+    return 0
+
+
+def run_api(args: argparse.Namespace) -> int:
+    from imgflow.app import Roles
+
+    settings = load_settings(args)
+    require_shared_broker(settings, "api")
+    serve_http(settings, args, Roles(api=True, workers=False, housekeeping=False))
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from imgflow.app import Roles
+
+    settings = load_settings(args)
+    require_shared_broker(settings, "worker")
+    serve_http(settings, args, Roles(api=False, workers=True, housekeeping=False))
+    return 0
+
+
+def run_cron(args: argparse.Namespace) -> int:
+    from imgflow import cron
+
+    cron.run(load_settings(args))
     return 0
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from imgflow import logs, migrate
+    from imgflow import migrate
 
     settings = load_settings(args)
-    logs.configure(settings.log_level, settings.log_json)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
-    print(f"database is at the latest revision: {settings.resolved_database_url}")
+    print(f"database is at the latest revision: {migrate.redacted(settings.resolved_database_url)}")
     return 0
 
 

@@ -62,16 +62,33 @@ async def reclaim(services: Services, job: Job) -> None:
         await jobs.enqueue(services, released)
 
 
+async def expire_uploads(services: Services) -> int:
+    """AWAITING_UPLOAD jobs whose upload window closed long ago: FAILED, so nothing
+    waits forever for a file that will never come."""
+    cutoff = jobs.stale_before(services.settings.upload_ttl_seconds)
+    query = select(Job).where(
+        col(Job.status) == JobStatus.AWAITING_UPLOAD, col(Job.created_at) <= cutoff
+    )
+    async with services.sessions() as session:
+        waiting = list((await session.exec(query)).all())
+    error = ImgflowError(ErrorCode.UPLOAD_EXPIRED, "the upload never arrived")
+    for job in waiting:
+        await jobs.fail(services, job.id, error, [JobStatus.AWAITING_UPLOAD])
+    return len(waiting)
+
+
 async def run_once(services: Services, requeue_after_seconds: float) -> None:
+    """One pass of everything; each step is safe to run concurrently in several processes."""
+    await expire_uploads(services)
     await reclaim_expired(services)
     await requeue_stale(services, requeue_after_seconds)
 
 
 async def run_forever(services: Services) -> None:
-    """Housekeeping loop for the one-process mode. The in-process broker loses its
-    queue on restart, so the first pass re-publishes every QUEUED job at once."""
+    """Housekeeping loop for `imgflow serve`. A broker that keeps nothing across
+    restarts (the in-process one) gets every QUEUED job re-published at once."""
     interval = services.settings.housekeeping_interval_seconds
-    requeue_after = 0.0
+    requeue_after = float(services.settings.lease_seconds) if services.broker.durable else 0.0
     while True:
         try:
             await run_once(services, requeue_after)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import make_url
 
 import migrations
 
@@ -25,3 +26,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def redacted(database_url: str) -> str:
+    """The URL without its password, fit for logs and messages."""
+    return make_url(database_url).render_as_string(hide_password=True)

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=300, ge=5)
     """How long a worker may hold a job before housekeeping may reclaim it."""
     housekeeping_interval_seconds: float = Field(default=30.0, gt=0)
+    upload_ttl_seconds: int = Field(default=3600, ge=60)
+    """How long a direct-upload job may wait for its file before it is failed."""
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -22,7 +22,7 @@ import pytest
 from tests.client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS: dict[str, dict[str, str]] = {"embedded": {}}
+BACKENDS = ("embedded", "services")
 
 
 def free_port() -> int:

@@ -7,10 +7,8 @@ the Pillow calls under test.
 from __future__ import annotations
 
 import io
-import os
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -146,11 +144,8 @@ def png_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def corpus_dir() -> Path | None:
-    """The shared corpus (IMGFLOW_CORPUS_DIR, else ../shared/corpus beside the repo)."""
-    configured = os.environ.get("IMGFLOW_CORPUS_DIR")
-    path = (
-        Path(configured) if configured else Path(__file__).parents[1] / ".." / "shared" / "corpus"
-    )
-    path = path.resolve()
-    return path if (path / "MANIFEST.tsv").is_file() else None
+def animated_gif(frames: int = 4, size: tuple[int, int] = (40, 30)) -> bytes:
+    """A looping GIF whose frames cycle through the four quadrant colours."""
+    colours = [RED, GREEN, BLUE, YELLOW]
+    images = [Image.new("RGB", size, colours[i % 4]) for i in range(frames)]
+    return to_bytes(images[0], "GIF", save_all=True, append_images=images[1:], duration=80, loop=0)

@@ -30,6 +30,9 @@ class Consumer(Protocol):
 
 
 class Broker(Protocol):
+    durable: bool
+    """Whether queued messages survive a restart of this process."""
+
     async def connect(self) -> None:
         """Open connections and declare queues; called once before use."""
         ...

@@ -20,6 +20,8 @@ does not spin the CPU."""
 
 
 class MemoryBroker:
+    durable = False
+
     def __init__(self) -> None:
         self.queues: defaultdict[QueueName, asyncio.Queue[Message]] = defaultdict(asyncio.Queue)
         self.consumers: list[MemoryConsumer] = []

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from tests.client import Client, GraphQLErrors
-from tests.samples import encode, quadrants
+from tests.imaging import quadrants
+from tests.imaging import to_bytes as encode
 
 PNG = encode(quadrants(), "PNG")
 ROTATE = [{"rotate": {"degrees": 90}}]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import struct
 import warnings
@@ -17,7 +16,9 @@ import pytest
 from PIL import EpsImagePlugin, Image, ImageFile, features
 
 from imgflow.errors import ErrorCode, ImgflowError
-from tests.samples import animated_gif, encode, quadrants
+from tests.corpus import corpus_dir
+from tests.imaging import animated_gif, quadrants
+from tests.imaging import to_bytes as encode
 from workers.formats import ImageFormat
 from workers.info import ImageInfo, Limits
 from workers.ingest import PILLOW_PLUGINS, check_pipeline, planned_size, probe, sniff
@@ -48,14 +49,6 @@ ACCEPTED = [
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n0 0 moveto 10 10 lineto stroke\n"
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
 HTML = b"<!DOCTYPE html>\n<html><body>404 Not Found</body></html>"
-
-
-def corpus_dir() -> Path | None:
-    """The shared corpus (../shared/corpus, or IMGFLOW_CORPUS_DIR), when it is there."""
-    configured = os.environ.get("IMGFLOW_CORPUS_DIR")
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-    root = Path(configured) if configured else default
-    return root if (root / "MANIFEST.tsv").is_file() else None
 
 
 def image_bytes(fmt: ImageFormat, size: tuple[int, int] = (64, 48)) -> bytes:

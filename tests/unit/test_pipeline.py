@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from imgflow.errors import ErrorCode, ImgflowError
+from tests.corpus import corpus_dir
 from tests.imaging import (
     RED,
     colour_at,
-    corpus_dir,
     durations_of,
     near,
     oriented_jpeg,

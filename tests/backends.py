@@ -1,0 +1,101 @@
+"""The backend mixes every API and end-to-end test runs on.
+
+- `embedded`: SQLite, local files, in-process queue and events (nothing to set).
+- `services`: PostgreSQL, RabbitMQ, Redis and S3 (moto in server mode), each with a
+  name of its own for this test run (a database, a queue/channel namespace, a bucket),
+  so runs cannot collide. When a service is missing the mix fails under CI=true and
+  is skipped with a message otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+import boto3
+
+from tests.integration.moto import start_moto
+from tests.integration.services import require_service
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "IMGFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+AMQP_URL = os.environ.get("IMGFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS_URL = os.environ.get("IMGFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET = "test-secret-" + "x" * 40
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def _check_postgres() -> None:
+    asyncio.run(_admin("SELECT 1"))
+
+
+def _check_amqp() -> None:
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(AMQP_URL)
+    socket.create_connection((url.hostname or "127.0.0.1", url.port or 5672), timeout=3).close()
+
+
+def _check_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this run, dropped afterwards; yields its asyncpg URL."""
+    name = f"imgflow_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def services_env() -> Iterator[dict[str, str]]:
+    """IMGFLOW_* settings pointing at the real services, fresh names for this run."""
+    require_service("PostgreSQL", _check_postgres)
+    require_service("RabbitMQ", _check_amqp)
+    require_service("Redis", _check_redis)
+    moto = start_moto()
+    try:
+        bucket = f"imgflow-test-{uuid.uuid4().hex[:10]}"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket=bucket)
+        with postgres_database() as database_url:
+            yield {
+                "IMGFLOW_DATABASE_URL": database_url,
+                "IMGFLOW_BROKER_URL": AMQP_URL,
+                "IMGFLOW_REDIS_URL": REDIS_URL,
+                "IMGFLOW_STORAGE_URL": f"s3://{bucket}/run",
+                "IMGFLOW_S3_ENDPOINT_URL": moto.endpoint_url,
+                "IMGFLOW_NAMESPACE": f"test-{uuid.uuid4().hex[:8]}",
+                "IMGFLOW_JWT_SECRET": SECRET,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+            }
+    finally:
+        moto.stop()
