@@ -88,13 +88,24 @@ def stop_server(server: Server) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="session", params=sorted(BACKENDS))
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp(f"serve-{request.param}")
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """IMGFLOW_* settings of one backend mix (see tests/backends.py)."""
+    if request.param == "embedded":
+        yield {}
+        return
+    from tests.backends import services_env
+
+    with services_env() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def server(backend: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One `imgflow serve` per backend mix, shared by the API and end-to-end tests."""
+    workdir = tmp_path_factory.mktemp("serve")
     concurrency = "convert=2,rotate=2,resize=2,force_resize=2"
-    server = start_server(workdir, BACKENDS[request.param], "--concurrency", concurrency)
+    server = start_server(workdir, backend, "--concurrency", concurrency)
     yield server
     stop_server(server)
     assert "Traceback" not in server.log(), server.log()

@@ -89,6 +89,7 @@ class RabbitBroker:
         self.names = Topology(namespace)
         self.publish_timeout = publish_timeout
         self.connection: AbstractRobustConnection | None = None
+        self.publisher: AbstractRobustChannel | None = None
         self.jobs: AbstractExchange | None = None
         self.consumers: list[RabbitConsumer] = []
 
@@ -100,6 +101,7 @@ class RabbitBroker:
             # on_return_raises: without it an unroutable mandatory publish "succeeds".
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             self.jobs = await declare_topology(channel, self.names)
+            self.publisher = channel
         except BaseException:
             await connection.close()
             raise
@@ -116,8 +118,12 @@ class RabbitBroker:
             message_id=uuid4().hex,
             correlation_id=job_id,
         )
+        jobs = self._jobs()
         async with asyncio.timeout(self.publish_timeout):
-            await self._jobs().publish(message, routing_key=self.names.queue(queue), mandatory=True)
+            # While the connection is being restored a publish fails at once; waiting
+            # (within the timeout) lets a short outage pass unnoticed by the caller.
+            await self._publisher().ready()
+            await jobs.publish(message, routing_key=self.names.queue(queue), mandatory=True)
 
     async def consume(self, queue: QueueName, concurrency: int, handler: Handler) -> RabbitConsumer:
         if concurrency < 1:
@@ -154,7 +160,8 @@ class RabbitBroker:
     async def close(self) -> None:
         consumers, self.consumers = self.consumers, []
         await asyncio.gather(*(consumer.stop(grace_seconds=5) for consumer in consumers))
-        connection, self.connection, self.jobs = self.connection, None, None
+        connection, self.connection = self.connection, None
+        self.publisher = self.jobs = None
         if connection is not None:
             await connection.close()
 
@@ -162,6 +169,11 @@ class RabbitBroker:
         if self.connection is None:
             raise RuntimeError("RabbitBroker.connect() has not been called (or close() has)")
         return self.connection
+
+    def _publisher(self) -> AbstractRobustChannel:
+        self._connection()
+        assert self.publisher is not None  # set together with the connection
+        return self.publisher
 
     def _jobs(self) -> AbstractExchange:
         self._connection()

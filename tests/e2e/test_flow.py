@@ -4,6 +4,7 @@ a real WebSocket subscription, the result downloaded and its pixels checked."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import httpx
@@ -90,6 +91,9 @@ async def test_queued_jobs_survive_a_restart(tmp_path: Path, backend: dict[str, 
     """A job accepted by a process with no workers is finished by the next process:
     in-process queues die with the process, so housekeeping re-publishes from the
     database; RabbitMQ keeps the message."""
+    # A namespace of its own: the session's server shares these services and would
+    # otherwise take the job.
+    backend = {**backend, "IMGFLOW_NAMESPACE": f"restart-{uuid.uuid4().hex[:8]}"}
     idle = start_server(
         tmp_path, backend, "--concurrency", "convert=0,rotate=0,resize=0,force_resize=0"
     )
