@@ -205,7 +205,7 @@ async def succeed(services: Services, job_id: str, key: str, info: ImageInfo) ->
 async def fail(
     services: Services, job_id: str, error: ImgflowError, from_statuses: Iterable[JobStatus]
 ) -> Job | None:
-    return await transition(
+    job = await transition(
         services,
         job_id,
         in_status(*from_statuses),
@@ -215,6 +215,9 @@ async def fail(
         finished_at=utcnow(),
         lease_until=None,
     )
+    if job is not None:
+        log.info("job failed: %s", error.message, extra={"job_id": job_id, "code": error.code})
+    return job
 
 
 async def release(services: Services, job_id: str) -> Job | None:

@@ -46,7 +46,13 @@ class Server:
 
 
 def start_server(workdir: Path, env_overrides: dict[str, str], *args: str) -> Server:
-    """`imgflow serve` in `workdir` with only the given IMGFLOW_* settings; waits until healthy."""
+    """`imgflow serve` in `workdir` with only the given IMGFLOW_* settings."""
+    return start_imgflow(workdir, env_overrides, "serve", *args)
+
+
+def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *args: str) -> Server:
+    """`imgflow <command> --port <free>` in `workdir`, its output in `workdir/server.log`;
+    returns once /healthz answers."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
@@ -54,7 +60,7 @@ def start_server(workdir: Path, env_overrides: dict[str, str], *args: str) -> Se
     log_path = workdir / "server.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "imgflow.cli", "serve", "--port", str(port), *args],
+            [sys.executable, "-m", "imgflow.cli", command, "--port", str(port), *args],
             cwd=workdir,
             env=env,
             stdout=log_file,

@@ -45,7 +45,9 @@ class Worker:
     async def handle(self, message: Message) -> None:
         job = await jobs.claim(self.services, message.job_id)
         if job is None:
+            log.debug("nothing to do", extra={"job_id": message.job_id})
             return
+        log.info("job started", extra=job_fields(job))
         try:
             await self.process(job)
         except ImgflowError as error:
@@ -65,7 +67,8 @@ class Worker:
         )
         key = result_key(job.id, rendered.info.format)
         await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
-        await jobs.succeed(services, job.id, key, rendered.info)
+        if await jobs.succeed(services, job.id, key, rendered.info):
+            log.info("job succeeded", extra=job_fields(job))
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:
         """Infrastructure trouble: hand the job back for another try, or give up."""
@@ -79,3 +82,8 @@ class Worker:
             return
         await jobs.release(self.services, job.id)
         raise exc
+
+
+def job_fields(job: Job) -> dict[str, object]:
+    """What every worker log line says about its job (JSON logs keep them as fields)."""
+    return {"job_id": job.id, "queue": job.queue.value, "attempt": job.attempts}
