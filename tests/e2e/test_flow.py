@@ -134,3 +134,25 @@ async def test_resized_animated_gif_stays_animated(client: Client) -> None:
     assert len(frames_of(data)) == 6
     assert open_bytes(data).size == (40, 30)
     assert durations_of(data) == [80] * 6
+
+
+async def test_jobs_updated_streams_only_my_jobs(client: Client, other_client: Client) -> None:
+    query = "subscription { jobsUpdated { id status } }"
+    async with client.subscription(query) as events:
+        # The protocol has no "subscribed" acknowledgement: give the server a moment
+        # to register the subscription before the jobs start.
+        await asyncio.sleep(0.5)
+        theirs = await other_client.submit(
+            encode(quadrants(), "PNG"), [{"rotate": {"degrees": 90}}]
+        )
+        mine = await client.submit(encode(quadrants(), "PNG"), [{"rotate": {"degrees": 90}}])
+        seen: list[tuple[str, str]] = []
+        async with asyncio.timeout(30):
+            async for event in events:
+                update = event["jobsUpdated"]
+                seen.append((update["id"], update["status"]))
+                if update == {"id": mine["id"], "status": "SUCCEEDED"}:
+                    break
+    assert {job_id for job_id, _ in seen} == {mine["id"]}
+    assert [status for _, status in seen] == ["QUEUED", "PROCESSING", "SUCCEEDED"]
+    await other_client.watch(theirs["id"])
