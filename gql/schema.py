@@ -9,7 +9,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from gql.errors import ErrorCodes, log_unexpected
-from gql.types import AuthPayload, Job, JobConnection, User
+from gql.types import AuthPayload, Job, JobConnection, UploadTicket, User
 from resolvers import mutations, queries, subscriptions
 
 
@@ -35,6 +35,14 @@ class Mutation:
     submit_image: Job = strawberry.mutation(
         resolver=mutations.submit_image,
         description="Upload an image (multipart) with a pipeline; the job starts QUEUED.",
+    )
+    request_upload: UploadTicket = strawberry.mutation(
+        resolver=mutations.request_upload,
+        description="Start a direct upload: a job AWAITING_UPLOAD and a signed form for its file.",
+    )
+    confirm_upload: Job = strawberry.mutation(
+        resolver=mutations.confirm_upload,
+        description="The file of a direct upload is in place: check it and queue the job.",
     )
 
 

@@ -144,3 +144,20 @@ class JobConnection:
         ]
         end = edges[-1].cursor if edges else None
         return cls(edges=edges, page_info=PageInfo(has_next_page=has_next_page, end_cursor=end))
+
+
+@strawberry.type(description="One form field of a direct upload.")
+class FormField:
+    name: str
+    value: str
+
+
+@strawberry.type(
+    description="POST `fields` then the file as `file` (multipart) to `url`, before "
+    "`expiresAt`; then call `confirmUpload` (or let the S3 event do it)."
+)
+class UploadTicket:
+    job: Job
+    url: str
+    fields: list[FormField]
+    expires_at: datetime

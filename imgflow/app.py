@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -67,6 +68,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/files/{key:path}", serve_file, methods=["GET", "HEAD"]),
+        Route("/uploads", receive_upload, methods=["POST"]),
         *assets_routes(),
     ]
 
@@ -93,15 +95,48 @@ async def serve_file(request: Request) -> Response:
     expires = request.query_params.get("expires", "")
     signature = request.query_params.get("signature", "")
     if not signing.verify(services.settings.secret(), key, expires, signature):
-        return JSONResponse({"error": "FORBIDDEN", "message": "invalid or expired link"}, 403)
+        return refusal(403, "FORBIDDEN", "invalid or expired link")
     try:
         data = await services.storage.get(key)
     except ObjectMissing:
-        return JSONResponse({"error": "NOT_FOUND", "message": "no such file"}, 404)
+        return refusal(404, "NOT_FOUND", "no such file")
     extension = key.rsplit(".", 1)[-1] if "." in key else ""
     media_type = MIME_BY_EXTENSION.get(extension, "application/octet-stream")
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
     return Response(data, media_type=media_type, headers=headers)
+
+
+FORM_OVERHEAD_BYTES = 16 * 1024
+"""Room for the policy fields and multipart boundaries around the file itself."""
+
+
+def refusal(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": code, "message": message}, status)
+
+
+async def receive_upload(request: Request) -> Response:
+    """The embedded stand-in for S3's presigned POST: same form, same limits, checked
+    against an HMAC-signed, expiring policy."""
+    services: Services = request.app.state.services
+    declared = request.headers.get("content-length", "")
+    limit = services.settings.max_upload_bytes
+    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+        return refusal(413, "PAYLOAD_TOO_LARGE", f"uploads are limited to {limit} bytes")
+    async with request.form(max_files=1, max_fields=8) as form:
+        fields = {name: value for name, value in form.items() if isinstance(value, str)}
+        if not signing.verify_upload_policy(services.settings.secret(), fields):
+            return refusal(403, "FORBIDDEN", "invalid or expired upload policy")
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return refusal(400, "BAD_USER_INPUT", "the form needs a `file` part")
+        allowed = int(fields["max_bytes"])
+        data = await upload.read(allowed + 1)
+    if len(data) > allowed:
+        return refusal(413, "PAYLOAD_TOO_LARGE", f"uploads are limited to {allowed} bytes")
+    if not data:
+        return refusal(400, "EMPTY_FILE", "the file is empty")
+    await services.storage.put(fields["key"], data, "application/octet-stream")
+    return Response(status_code=204)
 
 
 async def healthz(_request: Request) -> Response:

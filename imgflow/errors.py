@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     """The image claims a supported format but its data is damaged."""
     INVALID_OPERATION = "INVALID_OPERATION"
     """An operation cannot apply to this image (e.g. a crop outside it)."""
+    UPLOAD_MISSING = "UPLOAD_MISSING"
+    """`confirmUpload` was called but no file is at the upload's key."""
     UPLOAD_EXPIRED = "UPLOAD_EXPIRED"
     """A direct upload was announced but never arrived in time."""
     PROCESSING_FAILED = "PROCESSING_FAILED"

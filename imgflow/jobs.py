@@ -49,16 +49,8 @@ async def submit(
 
     A refusal raises before anything is stored: no job is left behind.
     """
-    settings = services.settings
-    check_operations(operations, settings.max_operations)
-    if len(data) > settings.max_upload_bytes:
-        raise ImgflowError(
-            ErrorCode.PAYLOAD_TOO_LARGE,
-            f"the file is {len(data)} bytes; the limit is {settings.max_upload_bytes}",
-        )
-    loop = asyncio.get_running_loop()
-    info = await loop.run_in_executor(services.image_pool, probe, data, settings.limits)
-    check_pipeline(info, operations, settings.limits)
+    check_operations(operations, services.settings.max_operations)
+    info = await inspect_source(services, data, operations)
     job = new_job(owner_id, info, operations)
     await services.storage.put(job.source_key, data, info.format.mime_type)
     try:
@@ -71,6 +63,33 @@ async def submit(
     await publish_event(services, job)
     await enqueue(services, job)
     return job
+
+
+async def inspect_source(
+    services: Services, data: bytes, operations: Sequence[Operation]
+) -> ImageInfo:
+    """The ingest checks, from headers only: size, real format, pixel and frame limits,
+    and whether the pipeline fits the image. Raises ImgflowError with the code."""
+    settings = services.settings
+    if len(data) > settings.max_upload_bytes:
+        raise ImgflowError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the file is {len(data)} bytes; the limit is {settings.max_upload_bytes}",
+        )
+    loop = asyncio.get_running_loop()
+    info = await loop.run_in_executor(services.image_pool, probe, data, settings.limits)
+    check_pipeline(info, operations, settings.limits)
+    return info
+
+
+def source_fields(info: ImageInfo) -> dict[str, Any]:
+    return {
+        "source_format": info.format.value,
+        "source_width": info.width,
+        "source_height": info.height,
+        "source_frames": info.frames,
+        "source_bytes": info.bytes,
+    }
 
 
 def check_operations(operations: Sequence[Operation], limit: int) -> None:
@@ -92,11 +111,7 @@ def new_job(owner_id: str, info: ImageInfo, operations: Sequence[Operation]) -> 
         queue=route(operations),
         operations=pipeline_to_json(operations),
         source_key=source_key(job_id),
-        source_format=info.format.value,
-        source_width=info.width,
-        source_height=info.height,
-        source_frames=info.frames,
-        source_bytes=info.bytes,
+        **source_fields(info),
     )
 
 
@@ -111,11 +126,16 @@ async def enqueue(services: Services, job: Job) -> None:
 
 async def get_job(services: Services, owner_id: str, job_id: str) -> Job:
     """The caller's job; another user's job answers exactly like a missing one."""
-    async with services.sessions() as session:
-        job = await session.get(Job, job_id)
+    job = await load(services, job_id)
     if job is None or job.owner_id != owner_id:
         raise not_found(job_id)
     return job
+
+
+async def load(services: Services, job_id: str) -> Job | None:
+    """Any job by id, whoever owns it: for internal callers only."""
+    async with services.sessions() as session:
+        return await session.get(Job, job_id)
 
 
 async def list_jobs(

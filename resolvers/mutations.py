@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import strawberry
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
 from gql.context import Info
 from gql.inputs import OperationInput, to_operations
-from gql.types import AuthPayload, Job, User
-from imgflow import accounts, jobs
+from gql.types import AuthPayload, FormField, Job, UploadTicket, User
+from imgflow import accounts, jobs, uploads
 from imgflow.auth import Token
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import User as UserRow
@@ -32,6 +33,31 @@ async def submit_image(info: Info, file: Upload, operations: list[OperationInput
     pipeline = to_operations(operations)
     data = await read_upload(file, services.settings.max_upload_bytes)
     return Job.from_row(await jobs.submit(services, user.id, data, pipeline))
+
+
+async def request_upload(
+    info: Info, filename: str, content_type: str, operations: list[OperationInput]
+) -> UploadTicket:
+    user = await info.context.user()
+    ticket = await uploads.request_upload(
+        info.context.services,
+        user.id,
+        filename,
+        content_type,
+        to_operations(operations),
+        info.context.base_url,
+    )
+    return UploadTicket(
+        job=Job.from_row(ticket.job),
+        url=ticket.form.url,
+        fields=[FormField(name=k, value=v) for k, v in ticket.form.fields.items()],
+        expires_at=ticket.expires_at,
+    )
+
+
+async def confirm_upload(info: Info, job_id: strawberry.ID) -> Job:
+    user = await info.context.user()
+    return Job.from_row(await uploads.confirm_upload(info.context.services, user.id, str(job_id)))
 
 
 async def read_upload(file: object, limit: int) -> bytes:

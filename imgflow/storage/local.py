@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from imgflow import signing
-from imgflow.storage import ObjectMissing
+from imgflow.storage import ObjectMissing, UploadForm
 
 
 class LocalStorage:
@@ -49,6 +49,19 @@ class LocalStorage:
     async def url(self, key: str, base_url: str) -> str:
         path = signing.signed_path(self.secret, key, self.url_ttl_seconds)
         return base_url.rstrip("/") + path
+
+    async def head(self, key: str) -> int | None:
+        try:
+            return (await asyncio.to_thread(self.path_for(key).stat)).st_size
+        except (FileNotFoundError, ObjectMissing):
+            return None
+
+    async def upload_form(
+        self, key: str, max_bytes: int, expires_in: int, base_url: str
+    ) -> UploadForm:
+        # The API itself plays S3's part: POST /uploads checks this HMAC policy.
+        policy = signing.upload_policy(self.secret, key, max_bytes, expires_in)
+        return UploadForm(url=base_url.rstrip("/") + "/uploads", fields=policy)
 
     async def ping(self) -> None:
         if not os.access(self.root, os.W_OK):

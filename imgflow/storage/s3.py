@@ -17,7 +17,7 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from imgflow.storage import ObjectMissing
+from imgflow.storage import ObjectMissing, UploadForm
 
 DEFAULT_REGION = "us-east-1"
 # SigV4 presigned URLs cannot outlive seven days: refuse a TTL S3 would reject at download.
@@ -150,6 +150,22 @@ class S3Storage:
             ExpiresIn=self.url_ttl_seconds,
         )
         return str(url)
+
+    async def upload_form(
+        self, key: str, max_bytes: int, expires_in: int, base_url: str
+    ) -> UploadForm:
+        # The policy pins the key and the size; S3 refuses anything else. (moto does not
+        # enforce policies: tests assert the conditions instead.)
+        target = self.object_key(key)
+        form = await self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=target,
+            Conditions=[["content-length-range", 1, max_bytes], {"key": target}],
+            ExpiresIn=expires_in,
+        )
+        return UploadForm(
+            url=str(form["url"]), fields={k: str(v) for k, v in form["fields"].items()}
+        )
 
     async def ping(self) -> None:
         # HeadBucket checks the endpoint, the credentials and the bucket in one request.

@@ -1,0 +1,122 @@
+"""Direct uploads: a job waits in AWAITING_UPLOAD while the client sends its file
+straight to storage, then is accepted, by the client's `confirmUpload` or by the S3
+event SNS delivers, whichever comes first. Both run the same ingest checks as
+`submitImage`; a file that fails them fails its job with the code."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from imgflow import jobs
+from imgflow.domain import JobStatus
+from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.models import Job, new_id, utcnow
+from imgflow.services import Services
+from imgflow.storage import UPLOADS_PREFIX, UploadForm, upload_key
+from workers.operations import Operation, pipeline_from_json, pipeline_to_json
+from workers.routing import route
+
+log = logging.getLogger(__name__)
+MAX_NAME = 255
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    job: Job
+    form: UploadForm
+    expires_at: datetime
+
+
+async def request_upload(
+    services: Services,
+    owner_id: str,
+    filename: str,
+    content_type: str,
+    operations: Sequence[Operation],
+    base_url: str,
+) -> UploadTicket:
+    """Record a job awaiting its file, and sign a form for exactly that file.
+
+    The file name and declared type are only checked for sanity: the format is
+    sniffed from the bytes once they arrive."""
+    for name, value in (("filename", filename), ("contentType", content_type)):
+        if not value.strip() or len(value) > MAX_NAME:
+            raise ImgflowError(
+                ErrorCode.BAD_USER_INPUT, f"{name} must be 1 to {MAX_NAME} characters"
+            )
+    settings = services.settings
+    jobs.check_operations(operations, settings.max_operations)
+    job_id = new_id()
+    job = Job(
+        id=job_id,
+        owner_id=owner_id,
+        status=JobStatus.AWAITING_UPLOAD,
+        queue=route(operations),
+        operations=pipeline_to_json(operations),
+        source_key=upload_key(job_id),
+    )
+    ttl = settings.upload_ttl_seconds
+    form = await services.storage.upload_form(
+        job.source_key, settings.max_upload_bytes, ttl, base_url
+    )
+    async with services.sessions() as session:
+        session.add(job)
+        await session.commit()
+    await jobs.publish_event(services, job)
+    return UploadTicket(job, form, (utcnow() + timedelta(seconds=ttl)).replace(microsecond=0))
+
+
+async def confirm_upload(services: Services, owner_id: str, job_id: str) -> Job:
+    """The client says its file is there. Idempotent: a job already accepted (or
+    failed) is returned as it is."""
+    job = await jobs.get_job(services, owner_id, job_id)
+    if job.status is not JobStatus.AWAITING_UPLOAD:
+        return job
+    return await accept(services, job)
+
+
+async def object_created(services: Services, object_key: str) -> None:
+    """An S3 ObjectCreated event (via SNS). Unknown keys and jobs already accepted are
+    ignored: S3 and SNS deliver at least once."""
+    _, marker, job_id = object_key.rpartition(UPLOADS_PREFIX)
+    if not marker or not job_id:
+        log.info("ignored object outside the uploads prefix: %s", object_key)
+        return
+    job = await jobs.load(services, job_id)
+    if job is None or job.status is not JobStatus.AWAITING_UPLOAD:
+        log.info("ignored upload event for %s", object_key, extra={"job_id": job_id})
+        return
+    await accept(services, job)
+
+
+async def accept(services: Services, job: Job) -> Job:
+    """AWAITING_UPLOAD -> QUEUED after the ingest checks, or -> FAILED with their code."""
+    if await services.storage.head(job.source_key) is None:
+        raise ImgflowError(ErrorCode.UPLOAD_MISSING, "no file has been uploaded for this job yet")
+    data = await services.storage.get(job.source_key)
+    try:
+        info = await jobs.inspect_source(services, data, pipeline_from_json(job.operations))
+    except ImgflowError as error:
+        failed = await jobs.fail(services, job.id, error, [JobStatus.AWAITING_UPLOAD])
+        return failed or await current(services, job.id)
+    queued = await jobs.transition(
+        services,
+        job.id,
+        jobs.in_status(JobStatus.AWAITING_UPLOAD),
+        status=JobStatus.QUEUED,
+        **jobs.source_fields(info),
+    )
+    if queued is None:  # accepted meanwhile by the other path (event or confirmation)
+        return await current(services, job.id)
+    await jobs.enqueue(services, queued)
+    return queued
+
+
+async def current(services: Services, job_id: str) -> Job:
+    job = await jobs.load(services, job_id)
+    if job is None:
+        raise jobs.not_found(job_id)
+    return job
