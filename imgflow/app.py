@@ -18,11 +18,12 @@ from strawberry.asgi import GraphQL
 
 from gql.context import Context
 from gql.schema import schema
-from imgflow import housekeeping, signing
+from imgflow import housekeeping, signing, uploads
 from imgflow.db import ping_database
 from imgflow.graphiql import assets_routes, graphiql_html
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
+from imgflow.sns import SnsConfig, Verifier, build_webhook, parse_topics
 from imgflow.storage import ObjectMissing
 from workers.formats import EXTENSIONS
 from workers.runtime import Worker
@@ -51,8 +52,9 @@ class GraphQLApp(GraphQL[Context, None]):
 def create_app(settings: Settings, roles: Roles = Roles()) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings) as services, sns_verifier(settings) as verifier:
             app.state.services = services
+            app.state.sns_verifier = verifier
             async with run_roles(services, roles):
                 yield
 
@@ -69,6 +71,7 @@ def api_routes() -> list[BaseRoute]:
         WebSocketRoute("/graphql", graphql),
         Route("/files/{key:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/uploads", receive_upload, methods=["POST"]),
+        Route("/webhooks/sns", sns_webhook, methods=["POST"]),
         *assets_routes(),
     ]
 
@@ -104,6 +107,36 @@ async def serve_file(request: Request) -> Response:
     media_type = MIME_BY_EXTENSION.get(extension, "application/octet-stream")
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
     return Response(data, media_type=media_type, headers=headers)
+
+
+@contextlib.asynccontextmanager
+async def sns_verifier(settings: Settings) -> AsyncIterator[Verifier]:
+    config = SnsConfig(
+        verify_signatures=settings.sns_verify_signatures,
+        allowed_topics=parse_topics(settings.sns_allowed_topics),
+        trusted_certificate_pem=settings.sns_trusted_certificate_pem,
+    )
+    if not config.verify_signatures:
+        log.warning(
+            "SNS SIGNATURE VERIFICATION IS OFF (IMGFLOW_SNS_VERIFY_SIGNATURES=false): anyone "
+            "who can reach /webhooks/sns can announce uploads. Use this only with emulators."
+        )
+    verifier = Verifier.from_config(config)
+    try:
+        yield verifier
+    finally:
+        await verifier.aclose()
+
+
+async def sns_webhook(request: Request) -> Response:
+    """S3 upload events delivered by SNS start their jobs (see imgflow.sns)."""
+    services: Services = request.app.state.services
+
+    async def object_created(bucket: str, key: str) -> None:
+        await uploads.object_created(services, key)
+
+    endpoint = build_webhook(request.app.state.sns_verifier, object_created)
+    return await endpoint(request)
 
 
 FORM_OVERHEAD_BYTES = 16 * 1024

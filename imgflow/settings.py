@@ -43,9 +43,19 @@ class Settings(BaseSettings):
     """`file:///dir` or `s3://bucket/prefix`; default: files under data_dir."""
     s3_endpoint_url: str | None = None
     """Endpoint of a non-AWS S3 API (MinIO, moto...); credentials come from AWS_* variables."""
+    sns_notify_topic_arn: str | None = None
+    """SNS topic announcing finished jobs (published by `imgflow cron`); unset = off."""
+    sns_endpoint_url: str | None = None
+    """Endpoint of a non-AWS SNS API (moto...); unset = AWS. Credentials from AWS_* variables."""
     namespace: str = "imgflow"
     """Prefix of queue names, Redis channels and keys: lets several deployments (or test
     runs) share one RabbitMQ vhost and one Redis."""
+    sns_verify_signatures: bool = True
+    """Verify every SNS message's signature; turn off only for local emulators (moto)."""
+    sns_allowed_topics: str = ""
+    """Comma-separated topic ARNs whose messages the webhook accepts; empty = refuse all."""
+    sns_trusted_certificate_pem: str | None = None
+    """Verify SNS signatures against this certificate instead of fetching AWS's (tests)."""
     public_url: str | None = None
     """Base URL clients reach the API at, for absolute file URLs; default: from the request."""
 

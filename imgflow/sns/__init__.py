@@ -1,0 +1,34 @@
+"""Amazon SNS: the verified webhook through which S3 announces direct uploads."""
+
+from __future__ import annotations
+
+from imgflow.sns.verify import (
+    CertificateCache,
+    CertificateUnavailable,
+    MalformedMessage,
+    MessageType,
+    SnsConfig,
+    SnsMessage,
+    SnsRejected,
+    Verifier,
+    parse,
+    parse_topics,
+    require_sns_url,
+)
+from imgflow.sns.webhook import build_webhook, confirm_subscription
+
+__all__ = [
+    "CertificateCache",
+    "CertificateUnavailable",
+    "MalformedMessage",
+    "MessageType",
+    "SnsConfig",
+    "SnsMessage",
+    "SnsRejected",
+    "Verifier",
+    "build_webhook",
+    "confirm_subscription",
+    "parse",
+    "parse_topics",
+    "require_sns_url",
+]
