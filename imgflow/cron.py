@@ -11,9 +11,10 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
-from arq.worker import Worker
+from arq.worker import Worker, func
 
 from imgflow import housekeeping
+from imgflow.notifications import PUBLISH_MAX_TRIES, arq_queue_name, publish_completion
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
 
@@ -38,11 +39,11 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         await stack.aclose()
 
     return Worker(
-        functions=[],
+        functions=[func(publish_completion, max_tries=PUBLISH_MAX_TRIES)],
         cron_jobs=[
             cron(housekeeping_pass, second=EVERY_30_SECONDS, run_at_startup=True, unique=True)
         ],
-        queue_name=f"{settings.namespace}:arq",
+        queue_name=arq_queue_name(settings.namespace),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
         on_shutdown=shutdown,

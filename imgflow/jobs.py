@@ -177,6 +177,8 @@ async def transition(
         await session.commit()
     if job is not None:
         await publish_event(services, job)
+        if job.status.is_terminal and services.notifier is not None:
+            await services.notifier.job_finished(job)  # only enqueues; never raises
     return job
 
 

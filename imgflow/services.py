@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imgflow.broker import Broker, open_broker
 from imgflow.db import SessionFactory, create_engine, session_factory
 from imgflow.events import Events, open_events
+from imgflow.notifications import Notifier, open_notifier
 from imgflow.settings import Settings
 from imgflow.storage import Storage, open_storage
 
@@ -26,10 +27,13 @@ class Services:
     events: Events
     image_pool: ThreadPoolExecutor
     """Bounded pool for Pillow work: decode, transform, encode, and ingest probes."""
+    notifier: Notifier | None = None
+    """Completion notifications; None when no SNS topic is configured."""
 
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    notifier = open_notifier(settings)  # first: refuses a bad configuration early
     engine = create_engine(settings.resolved_database_url)
     storage = open_storage(
         settings.resolved_storage_url,
@@ -40,13 +44,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     broker = open_broker(settings.broker_url, namespace=settings.namespace)
     events = open_events(settings.redis_url, namespace=settings.namespace)
     pool = ThreadPoolExecutor(max_workers=settings.image_threads, thread_name_prefix="pillow")
-    services = Services(settings, engine, session_factory(engine), storage, broker, events, pool)
+    services = Services(
+        settings, engine, session_factory(engine), storage, broker, events, pool, notifier
+    )
     try:
         await storage.connect()
         await broker.connect()
         await events.connect()
+        if notifier is not None:
+            await notifier.connect()
         yield services
     finally:
+        if notifier is not None:
+            await notifier.close()
         await broker.close()
         await events.close()
         await storage.close()

@@ -9,7 +9,7 @@ import sys
 
 from tests.conftest import Server
 
-LOADTEST = [sys.executable, "-c", "import sys; from imgflow.loadtest import main; sys.exit(main())"]
+LOADTEST = [sys.executable, "-m", "imgflow.cli", "loadtest"]
 
 
 def test_loadtest_runs_the_mix_and_reports(server: Server) -> None:

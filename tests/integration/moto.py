@@ -72,12 +72,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto(timeout: float = 15.0, log_dir: Path | None = None) -> MotoServer:
-    """Start `moto_server` on a free port and wait until it answers (~2 s)."""
+def start_moto(
+    timeout: float = 15.0, log_dir: Path | None = None, port: int | None = None
+) -> MotoServer:
+    """Start `moto_server` on `port` (default: a free one) and wait until it answers (~2 s)."""
     command = moto_server_command()
     if command is None:
         raise FileNotFoundError("moto_server not found: install moto[server]")
-    port = _free_port()
+    port = port or _free_port()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="moto-"))
     log_path = log_dir / "moto.log"
     with log_path.open("ab") as log_file:

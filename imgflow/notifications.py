@@ -1,0 +1,235 @@
+"""Completion notifications: one SNS message per job that reaches a terminal state.
+
+Two halves, so SNS never sits in a worker's job path:
+- `Notifier.job_finished` runs wherever a job finishes (worker, API, housekeeping) and
+  only enqueues an arq job: one Redis write.
+- `publish_completion` is that arq job; it runs in `imgflow cron`'s arq worker, reads
+  the row and publishes, retrying with backoff while SNS is unreachable.
+
+Off when `IMGFLOW_SNS_NOTIFY_TOPIC_ARN` is unset: no notifier is created at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+from arq import ArqRedis, Retry, create_pool
+from arq.connections import RedisSettings
+
+from imgflow.models import Job
+from imgflow.settings import Settings
+
+if TYPE_CHECKING:
+    # Only for annotations: services.py imports this module to build the notifier.
+    from imgflow.services import Services
+
+log = logging.getLogger(__name__)
+
+PUBLISH_FUNCTION = "publish_completion"
+PUBLISH_MAX_TRIES = 20
+"""arq tries per notification; with the backoff below that is roughly 15 minutes of
+SNS outage before a notification is given up (and logged as an error)."""
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+ENQUEUE_TIMEOUT_SECONDS = 5.0
+"""Bound on the Redis write in the job path: a hung Redis must not hold a job's slot."""
+
+
+def arq_queue_name(namespace: str) -> str:
+    """The arq queue `imgflow cron` works, shared with the enqueueing side."""
+    return f"{namespace}:arq"
+
+
+def completion_message(job: Job) -> tuple[str, dict[str, Any]]:
+    """The JSON body and the SNS MessageAttributes announcing a finished job.
+
+    The attributes repeat status and queue so subscribers can filter with an SNS filter
+    policy without parsing the body.
+    """
+    result = None
+    if job.result_key is not None:
+        result = {
+            "format": job.result_format,
+            "width": job.result_width,
+            "height": job.result_height,
+            "bytes": job.result_bytes,
+            "frames": job.result_frames,
+            "key": job.result_key,
+        }
+    error = None
+    if job.error_code is not None:
+        error = {"code": job.error_code, "message": job.error_message}
+    body = {
+        "jobId": job.id,
+        "status": job.status.value,
+        "ownerId": job.owner_id,
+        "queue": job.queue.value,
+        "attempts": job.attempts,
+        "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
+        "result": result,
+        "error": error,
+    }
+    attributes = {
+        "status": {"DataType": "String", "StringValue": job.status.value},
+        "queue": {"DataType": "String", "StringValue": job.queue.value},
+    }
+    return json.dumps(body, separators=(",", ":")), attributes
+
+
+def backoff_seconds(job_try: int, rng: random.Random | None = None) -> float:
+    """Delay before try `job_try + 1`: 1, 2, 4 ... capped at 60 s, with "equal jitter"
+    (half fixed, half random) so notifications queued during one outage do not all
+    retry in lockstep, while each still backs off."""
+    exponent = min(max(job_try - 1, 0), 16)  # the cap is reached long before; no huge floats
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**exponent)
+    draw = rng.random() if rng is not None else random.random()
+    return ceiling / 2 + draw * ceiling / 2
+
+
+class Notifier:
+    """Announces finished jobs: `job_finished` enqueues, `publish` talks to SNS."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        namespace: str,
+        topic_arn: str,
+        sns_endpoint_url: str | None = None,
+    ) -> None:
+        self.redis_url = redis_url
+        self.queue_name = arq_queue_name(namespace)
+        self.topic_arn = topic_arn
+        self.sns_endpoint_url = sns_endpoint_url
+        self._redis: ArqRedis | None = None
+        # The SNS client is opened on first publish: only the cron process ever publishes,
+        # so API and worker processes never load botocore's SNS model.
+        self._sns_lock = asyncio.Lock()
+        self._sns_stack: AsyncExitStack | None = None
+        self._sns: Any = None  # aioboto3 is untyped
+
+    async def connect(self) -> None:
+        if self._redis is None:
+            self._redis = await create_pool(
+                RedisSettings.from_dsn(self.redis_url), default_queue_name=self.queue_name
+            )
+
+    async def close(self) -> None:
+        redis, self._redis = self._redis, None
+        stack, self._sns_stack, self._sns = self._sns_stack, None, None
+        try:
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            if redis is not None:
+                await redis.aclose()
+
+    async def job_finished(self, job: Job) -> None:
+        """Queue the announcement of a job that just reached a terminal status.
+
+        Never raises: a job must not fail, or be retried, because notifications are down.
+        The arq job id makes a repeated call for the same job and status a no-op.
+        """
+        if not job.status.is_terminal:
+            return
+        try:
+            if self._redis is None:
+                raise RuntimeError("Notifier is not connected")
+            await asyncio.wait_for(
+                self._redis.enqueue_job(
+                    PUBLISH_FUNCTION, job.id, _job_id=f"notify:{job.id}:{job.status.value}"
+                ),
+                ENQUEUE_TIMEOUT_SECONDS,
+            )
+        except Exception:
+            log.exception("could not queue the completion notification", extra={"job_id": job.id})
+
+    async def publish(self, job: Job) -> None:
+        body, attributes = completion_message(job)
+        client = await self._sns_client()
+        await client.publish(TopicArn=self.topic_arn, Message=body, MessageAttributes=attributes)
+
+    async def _sns_client(self) -> Any:
+        async with self._sns_lock:
+            if self._sns is None:
+                import aioboto3
+                from botocore.config import Config
+
+                from imgflow.storage.s3 import region_from_env
+
+                config = Config(
+                    connect_timeout=3,
+                    read_timeout=10,
+                    # No retries inside botocore: arq's backoff retries the whole publish.
+                    retries={"mode": "standard", "max_attempts": 1},
+                )
+                session = aioboto3.Session(region_name=region_from_env())
+                stack = AsyncExitStack()
+                self._sns = await stack.enter_async_context(
+                    session.client("sns", endpoint_url=self.sns_endpoint_url, config=config)
+                )
+                self._sns_stack = stack
+            return self._sns
+
+
+def open_notifier(settings: Settings) -> Notifier | None:
+    """The notifier when a topic is configured, else None (notifications off).
+
+    Refuses a topic without Redis: the publishing is queued on arq, which lives there.
+    """
+    topic = settings.sns_notify_topic_arn
+    if not topic:
+        return None
+    if not settings.redis_url:
+        raise ValueError(
+            "IMGFLOW_SNS_NOTIFY_TOPIC_ARN needs IMGFLOW_REDIS_URL: completion notifications "
+            "are queued on arq in Redis and published by `imgflow cron`"
+        )
+    return Notifier(
+        redis_url=settings.redis_url,
+        namespace=settings.namespace,
+        topic_arn=topic,
+        sns_endpoint_url=settings.sns_endpoint_url,
+    )
+
+
+async def publish_completion(ctx: dict[str, Any], job_id: str) -> None:
+    """arq job: publish the completion message of `job_id`, retrying with backoff."""
+    services: Services = ctx["services"]
+    notifier = services.notifier
+    if notifier is None:
+        # Queued by a process with a topic, picked up by a cron without one: a deployment
+        # mistake that retrying cannot fix.
+        log.error(
+            "completion notification dropped: IMGFLOW_SNS_NOTIFY_TOPIC_ARN is not set here",
+            extra={"job_id": job_id},
+        )
+        return
+    job_try = int(ctx.get("job_try", 1))
+    try:
+        async with services.sessions() as session:
+            job = await session.get(Job, job_id)
+        if job is None:
+            log.warning("completion notification for a missing job", extra={"job_id": job_id})
+            return
+        await notifier.publish(job)
+    except Exception as exc:
+        if job_try >= PUBLISH_MAX_TRIES:
+            log.exception(
+                "completion notification given up after %d tries", job_try, extra={"job_id": job_id}
+            )
+            raise
+        delay = backoff_seconds(job_try)
+        log.warning(
+            "completion notification failed (try %d), retrying in %.1fs: %r",
+            job_try,
+            delay,
+            exc,
+            extra={"job_id": job_id},
+        )
+        raise Retry(defer=delay) from exc
