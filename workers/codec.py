@@ -53,10 +53,12 @@ AVIF_SPEED = 8
 
 Speed 8 keeps AVIF about as costly as WebP; 6 would make it the slowest job type.
 """
-PNG_COMPRESS_LEVEL = 6
-"""zlib level. PNG encoding dominates CPU (BASELINES.md: a 12 MP photo takes 3.7 s at
-6; level 3 is 2.6x faster for +13% bytes, level 1 3.9x for +22%). Kept at 6 until the
-service's own benchmark says bytes matter less than CPU."""
+PNG_COMPRESS_LEVEL = 3
+"""zlib level. PNG encoding dominates the CPU of a job. Measured with
+benchmarks/raw_baseline.py on the load test's mix (bench photo_1mp.jpg + photo_2mp.png,
+2 threads, 100 jobs x 3): level 6 11.65 jobs/s, level 3 24.26 (2.08x) for +9.9% PNG
+bytes, level 1 28.78 (2.47x) for +15.7%. Level 3 buys most of the speed for little
+size; clients who want smaller files can re-compress offline."""
 TIFF_COMPRESSION = "tiff_adobe_deflate"
 DRAFT_MARGIN = 2
 """Shrink-on-load keeps at least twice the target size (PSNR 55 dB vs a full decode;
