@@ -61,29 +61,19 @@ class Job:
     @strawberry.field(description="The uploaded image (upright size).")
     def source(self) -> ImageInfo | None:
         row = self.row
-        if row.source_format is None:
-            return None
-        return ImageInfo(
-            key=row.source_key,
-            format=formats.ImageFormat(row.source_format),
-            width=row.source_width or 0,
-            height=row.source_height or 0,
-            bytes=row.source_bytes or 0,
-            frames=row.source_frames or 1,
+        return stored_image(
+            row.source_key,
+            row.source_format,
+            (row.source_width, row.source_height, row.source_bytes, row.source_frames),
         )
 
     @strawberry.field(description="The processed image, once the job has SUCCEEDED.")
     def result(self) -> ImageInfo | None:
         row = self.row
-        if row.result_key is None or row.result_format is None:
-            return None
-        return ImageInfo(
-            key=row.result_key,
-            format=formats.ImageFormat(row.result_format),
-            width=row.result_width or 0,
-            height=row.result_height or 0,
-            bytes=row.result_bytes or 0,
-            frames=row.result_frames or 1,
+        return stored_image(
+            row.result_key,
+            row.result_format,
+            (row.result_width, row.result_height, row.result_bytes, row.result_frames),
         )
 
     @strawberry.field(description="Set when the job has FAILED.")
@@ -95,6 +85,23 @@ class Job:
     @strawberry.field(description="The pipeline, one line per step, e.g. `rotate degrees=90`.")
     def operations(self) -> list[str]:
         return [describe(step) for step in self.row.operations]
+
+
+def stored_image(
+    key: str | None, fmt: str | None, numbers: tuple[int | None, ...]
+) -> ImageInfo | None:
+    """The ImageInfo of a row's source or result columns; None until they are set."""
+    if key is None or fmt is None:
+        return None
+    width, height, size, frames = (n or 0 for n in numbers)
+    return ImageInfo(
+        key=key,
+        format=formats.ImageFormat(fmt),
+        width=width,
+        height=height,
+        bytes=size,
+        frames=frames or 1,
+    )
 
 
 def describe(step: dict[str, object]) -> str:

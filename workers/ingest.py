@@ -9,8 +9,7 @@ here and is caught by the worker's full decode, which fails the job with CORRUPT
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from io import BytesIO
 
 from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
@@ -18,19 +17,8 @@ from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageErr
 from imgflow.errors import ErrorCode, ImgflowError
 from workers.formats import ImageFormat
 from workers.info import ImageInfo, Limits
-from workers.operations import (
-    MAX_SIDE,
-    Blur,
-    Convert,
-    Crop,
-    Flip,
-    ForceResize,
-    Grayscale,
-    Operation,
-    Resize,
-    Rotate,
-    Sharpen,
-)
+from workers.operations import MAX_SIDE, Operation
+from workers.ops import output_size
 
 log = logging.getLogger(__name__)
 
@@ -255,11 +243,17 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
 
 
 def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: Limits) -> None:
-    """Refuse a pipeline whose crop falls outside the image or whose steps grow too big."""
+    """Refuse a pipeline whose crop falls outside the image or whose steps grow too big.
+
+    Sizes come from `workers.ops.output_size`, the same rule the worker applies, so what
+    is accepted here is exactly what the worker will produce."""
     limit = pixel_limit(limits)
     size = (source.width, source.height)
     for number, op in enumerate(operations, start=1):
-        size = next_size(size, op, number)
+        try:
+            size = output_size(size, op)
+        except ImgflowError as error:
+            raise ImgflowError(error.code, f"step {number}: {error.message}") from None
         width, height = size
         if width * height > limit or max(size) > MAX_SIDE:
             raise ImgflowError(
@@ -273,85 +267,6 @@ def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: L
 def planned_size(width: int, height: int, operations: Sequence[Operation]) -> tuple[int, int]:
     """The size after the whole pipeline, from the upright source size."""
     size = (width, height)
-    for number, op in enumerate(operations, start=1):
-        size = next_size(size, op, number)
+    for op in operations:
+        size = output_size(size, op)
     return size
-
-
-def next_size(size: tuple[int, int], op: Operation, step: int = 1) -> tuple[int, int]:
-    """The size one operation produces; `step` only numbers the step in error messages."""
-    width, height = size
-    match op:
-        case Rotate(degrees=degrees):
-            return rotated_size(width, height, degrees)
-        case Resize(width=box_width, height=box_height):
-            return fit_inside(width, height, box_width, box_height)
-        case ForceResize(width=new_width, height=new_height):
-            return new_width, new_height
-        case Crop():
-            _check_crop(size, op, step)
-            return op.width, op.height
-        case Flip() | Grayscale() | Blur() | Sharpen() | Convert():
-            return size
-
-
-def _check_crop(size: tuple[int, int], crop: Crop, step: int) -> None:
-    width, height = size
-    if crop.left + crop.width > width or crop.top + crop.height > height:
-        raise ImgflowError(
-            ErrorCode.INVALID_OPERATION,
-            f"crop (step {step}): {crop.width} x {crop.height} at ({crop.left}, {crop.top}) "
-            f"does not fit inside the image, which is {width} x {height} at that step",
-        )
-
-
-def rotated_size(width: int, height: int, degrees: float) -> tuple[int, int]:
-    """Size of `Image.rotate(degrees, expand=True)`, computed the way Pillow computes it."""
-    angle = degrees % 360.0
-    if angle in (0, 180):
-        return width, height
-    if angle in (90, 270):
-        return height, width
-    # Pillow maps the corners through its (rounded) affine matrix around the centre
-    # and takes the ceil/floor extent; follow it exactly so the sizes agree to the pixel.
-    radians = -math.radians(angle)
-    cos, sin = round(math.cos(radians), 15), round(math.sin(radians), 15)
-    cx, cy = width / 2, height / 2
-    tx = cos * -cx + sin * -cy + cx
-    ty = -sin * -cx + cos * -cy + cy
-    corners = [(0, 0), (width, 0), (width, height), (0, height)]
-    xs = [cos * x + sin * y + tx for x, y in corners]
-    ys = [-sin * x + cos * y + ty for x, y in corners]
-    return (
-        math.ceil(max(xs)) - math.floor(min(xs)),
-        math.ceil(max(ys)) - math.floor(min(ys)),
-    )
-
-
-def fit_inside(
-    width: int, height: int, box_width: int | None, box_height: int | None
-) -> tuple[int, int]:
-    """Largest size with the source's aspect inside the box, scaling up or down; never 0.
-
-    A missing side leaves that direction free. Rounds like Image.thumbnail: of floor and
-    ceil, whichever keeps the aspect ratio closest.
-    """
-    aspect = width / height
-    if box_width is not None and (box_height is None or box_width / box_height < aspect):
-        return box_width, _side_for_width(aspect, box_width)
-    if box_height is None:
-        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "resize needs a width, a height, or both")
-    return _side_for_height(aspect, box_height), box_height
-
-
-def _side_for_width(aspect: float, width: int) -> int:
-    return _nearest(width / aspect, lambda n: abs(aspect - width / n))
-
-
-def _side_for_height(aspect: float, height: int) -> int:
-    return _nearest(height * aspect, lambda n: abs(aspect - n / height))
-
-
-def _nearest(value: float, error: Callable[[int], float]) -> int:
-    candidates = sorted({max(math.floor(value), 1), max(math.ceil(value), 1)})
-    return min(candidates, key=error)
