@@ -116,15 +116,20 @@ def require_shared_broker(settings: Settings, command: str) -> None:
         )
 
 
+def require_secret(settings: Settings) -> None:
+    """Every process but `serve` needs IMGFLOW_JWT_SECRET set: they must all agree on it."""
+    try:
+        settings.secret()
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+
+
 def serve_http(settings: Settings, args: argparse.Namespace, roles: Roles) -> None:
     import uvicorn
 
     from imgflow.app import create_app
 
-    try:
-        settings.secret()  # refuse to start without one, before binding the port
-    except ValueError as error:
-        raise SystemExit(str(error)) from None
+    require_secret(settings)  # before binding the port
     app = create_app(settings, roles)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, ws="websockets-sansio")
 
@@ -161,7 +166,9 @@ def run_worker(args: argparse.Namespace) -> int:
 def run_cron(args: argparse.Namespace) -> int:
     from imgflow import cron
 
-    cron.run(load_settings(args))
+    settings = load_settings(args)
+    require_secret(settings)
+    cron.run(settings)
     return 0
 
 
