@@ -8,7 +8,7 @@ import logging
 
 from sqlmodel import col, select
 
-from imgflow import jobs
+from imgflow import jobs, uploads
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import Job, utcnow
@@ -62,24 +62,38 @@ async def reclaim(services: Services, job: Job) -> None:
         await jobs.enqueue(services, released)
 
 
-async def expire_uploads(services: Services) -> int:
-    """AWAITING_UPLOAD jobs whose upload window closed long ago: FAILED, so nothing
-    waits forever for a file that will never come."""
-    cutoff = jobs.stale_before(services.settings.upload_ttl_seconds)
-    query = select(Job).where(
-        col(Job.status) == JobStatus.AWAITING_UPLOAD, col(Job.created_at) <= cutoff
+async def sweep_uploads(services: Services) -> int:
+    """Direct uploads nobody announced: a file that arrived (its S3 event lost, no
+    `confirmUpload`) is accepted; a job whose upload window has closed with no file is
+    FAILED with UPLOAD_EXPIRED, so nothing waits forever."""
+    settings = services.settings
+    cutoff = jobs.stale_before(settings.upload_sweep_after_seconds)
+    query = (
+        select(Job)
+        .where(col(Job.status) == JobStatus.AWAITING_UPLOAD, col(Job.created_at) <= cutoff)
+        .order_by(col(Job.created_at))
+        .limit(REQUEUE_BATCH)
     )
     async with services.sessions() as session:
         waiting = list((await session.exec(query)).all())
-    error = ImgflowError(ErrorCode.UPLOAD_EXPIRED, "the upload never arrived")
+    expired_before = jobs.stale_before(settings.upload_ttl_seconds)
     for job in waiting:
-        await jobs.fail(services, job.id, error, [JobStatus.AWAITING_UPLOAD])
+        await sweep_upload(services, job, expired=job.created_at <= expired_before)
     return len(waiting)
+
+
+async def sweep_upload(services: Services, job: Job, *, expired: bool) -> None:
+    if await services.storage.head(job.source_key) is not None:
+        log.info("accepting an upload nobody announced", extra={"job_id": job.id})
+        await uploads.accept(services, job)
+    elif expired:
+        error = ImgflowError(ErrorCode.UPLOAD_EXPIRED, "the upload never arrived")
+        await jobs.fail(services, job.id, error, [JobStatus.AWAITING_UPLOAD])
 
 
 async def run_once(services: Services, requeue_after_seconds: float) -> None:
     """One pass of everything; each step is safe to run concurrently in several processes."""
-    await expire_uploads(services)
+    await sweep_uploads(services)
     await reclaim_expired(services)
     await requeue_stale(services, requeue_after_seconds)
 

@@ -80,8 +80,10 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=300, ge=5)
     """How long a worker may hold a job before housekeeping may reclaim it."""
     housekeeping_interval_seconds: float = Field(default=30.0, gt=0)
-    upload_ttl_seconds: int = Field(default=3600, ge=60)
+    upload_ttl_seconds: int = Field(default=3600, ge=1)
     """How long a direct-upload job may wait for its file before it is failed."""
+    upload_sweep_after_seconds: float = Field(default=60.0, ge=0)
+    """Housekeeping looks for direct uploads nobody announced once they are this old."""
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -3,6 +3,7 @@ a presigned POST; in embedded mode the API serves the same form itself."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime
@@ -124,6 +125,31 @@ async def test_upload_limit_holds_on_both_paths(tmp_path: Path) -> None:
         with pytest.raises(GraphQLErrors) as caught:
             await client.submit(big, [{"rotate": {"degrees": 90}}])
         assert caught.value.codes == ["PAYLOAD_TOO_LARGE"]
+        await client.close()
+    finally:
+        stop_server(server)
+
+
+async def test_housekeeping_accepts_unannounced_uploads_and_expires_missing_ones(
+    tmp_path: Path, backend: dict[str, str]
+) -> None:
+    settings = {
+        "IMGFLOW_HOUSEKEEPING_INTERVAL_SECONDS": "0.5",
+        "IMGFLOW_UPLOAD_SWEEP_AFTER_SECONDS": "0",
+        "IMGFLOW_UPLOAD_TTL_SECONDS": "2",
+        "IMGFLOW_NAMESPACE": f"sweep-{tmp_path.name[-8:]}",
+    }
+    server = start_server(tmp_path, {**backend, **settings})
+    try:
+        client = await new_user(server.base_url)
+        arrived, missing = await request_ticket(client), await request_ticket(client)
+        assert await post_form(client, arrived, PNG) in (200, 201, 204)
+        # Neither is confirmed, and no S3 event is wired here.
+        done = await asyncio.wait_for(client.watch(arrived["job"]["id"]), timeout=30)
+        assert done[-1]["status"] == "SUCCEEDED"
+        expired = (await asyncio.wait_for(client.watch(missing["job"]["id"]), timeout=30))[-1]
+        assert expired["status"] == "FAILED"
+        assert expired["error"]["code"] == "UPLOAD_EXPIRED"
         await client.close()
     finally:
         stop_server(server)
