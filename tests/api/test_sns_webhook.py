@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from imgflow.sns.verify import CertificateCache, SnsRejected, Verifier
 from imgflow.sns.webhook import MAX_BODY_BYTES, build_webhook, confirm_subscription
-from tests.unit.test_sns_verify import (
+from tests.sns_signing import (
     SUBSCRIBE_URL,
     TOPIC,
     CertificateHost,
