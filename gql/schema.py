@@ -34,7 +34,9 @@ class Mutation:
     )
     submit_image: Job = strawberry.mutation(
         resolver=mutations.submit_image,
-        description="Upload an image (multipart) with a pipeline; the job starts QUEUED.",
+        description="Upload an image (multipart) with a pipeline; the job starts QUEUED. "
+        "`idempotencyKey` (1-200 printable characters, yours alone): submitting again with a "
+        "key you used returns that job, whatever the file and pipeline, and creates none.",
     )
     request_upload: UploadTicket = strawberry.mutation(
         resolver=mutations.request_upload,
@@ -43,6 +45,18 @@ class Mutation:
     confirm_upload: Job = strawberry.mutation(
         resolver=mutations.confirm_upload,
         description="The file of a direct upload is in place: check it and queue the job.",
+    )
+    cancel_job: Job = strawberry.mutation(
+        resolver=mutations.cancel_job,
+        description="Cancel a job that has not started (AWAITING_UPLOAD or QUEUED). A job "
+        "already PROCESSING is not interrupted: it runs to its end, and cancelling it, or a "
+        "finished job, is JOB_NOT_CANCELLABLE. Cancelling a CANCELLED job returns it.",
+    )
+    retry_job: Job = strawberry.mutation(
+        resolver=mutations.retry_job,
+        description="Queue a FAILED job again, error cleared; `attempts` counts the tries "
+        "since the last retryJob. Any other state, or a direct upload whose file never "
+        "passed the checks, is JOB_NOT_RETRYABLE.",
     )
 
 

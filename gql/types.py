@@ -38,7 +38,9 @@ class Job:
     id: strawberry.ID
     status: JobStatus
     queue: QueueName
-    attempts: int
+    attempts: int = strawberry.field(
+        description="Worker tries since the job was submitted, or since its last retryJob."
+    )
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

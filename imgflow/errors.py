@@ -42,6 +42,11 @@ class ErrorCode(StrEnum):
     """A direct upload was announced but never arrived in time."""
     PROCESSING_FAILED = "PROCESSING_FAILED"
     """The worker failed for a reason that is not the image's fault, after retries."""
+    JOB_NOT_CANCELLABLE = "JOB_NOT_CANCELLABLE"
+    """`cancelJob` on a job a worker has started, or one that has already ended."""
+    JOB_NOT_RETRYABLE = "JOB_NOT_RETRYABLE"
+    """`retryJob` on a job that is not FAILED, or a direct upload whose file never passed
+    the checks (refused, or never sent)."""
 
 
 class ImgflowError(Exception):

@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from imgflow import cursors
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.events import job_channel, user_channel
-from imgflow.models import Job, new_id, utcnow
+from imgflow.models import IDEMPOTENCY_KEY_MAX, Job, new_id, utcnow
 from imgflow.services import Services
 from imgflow.storage import source_key
 from workers.info import ImageInfo
@@ -43,26 +44,76 @@ def not_found(job_id: str) -> ImgflowError:
 
 
 async def submit(
-    services: Services, owner_id: str, data: bytes, operations: Sequence[Operation]
+    services: Services,
+    owner_id: str,
+    data: bytes,
+    operations: Sequence[Operation],
+    idempotency_key: str | None = None,
 ) -> Job:
     """Check the file and the pipeline, store the source, record the job, queue it.
 
-    A refusal raises before anything is stored: no job is left behind.
+    A refusal raises before anything is stored: no job is left behind. With an
+    idempotency key the owner already used, that job is returned and nothing else
+    happens: the key alone decides, whatever the file and pipeline this time.
     """
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+        existing = await by_idempotency_key(services, owner_id, idempotency_key)
+        if existing is not None:
+            return existing
     check_operations(operations, services.settings.max_operations)
     info = await inspect_source(services, data, operations)
-    job = new_job(owner_id, info, operations)
-    await services.storage.put(job.source_key, data, info.format.mime_type)
+    job = new_job(owner_id, info, operations, idempotency_key)
+    winner = await store_and_record(services, job, data, info.format.mime_type)
+    if winner is not None:
+        return winner
+    await publish_event(services, job)
+    await enqueue(services, job)
+    return job
+
+
+async def store_and_record(services: Services, job: Job, data: bytes, mime_type: str) -> Job | None:
+    """Store the source, then commit the row; the source goes again if the row does not.
+
+    None once `job` is recorded. A concurrent submission with the same idempotency key
+    can commit between our look-up and our insert: the unique constraint refuses ours,
+    and the job that won is returned instead."""
+    await services.storage.put(job.source_key, data, mime_type)
     try:
         async with services.sessions() as session:
             session.add(job)
             await session.commit()
-    except BaseException:
+    except BaseException as error:
         await services.storage.delete(job.source_key)
-        raise
-    await publish_event(services, job)
-    await enqueue(services, job)
-    return job
+        winner = await race_winner(services, job, error)
+        if winner is None:
+            raise
+        log.info("idempotency key already used; answering its job", extra={"job_id": winner.id})
+        return winner
+    return None
+
+
+async def race_winner(services: Services, job: Job, error: BaseException) -> Job | None:
+    """The job holding `job`'s idempotency key, when that is why the insert failed."""
+    if not isinstance(error, IntegrityError) or job.idempotency_key is None:
+        return None
+    return await by_idempotency_key(services, job.owner_id, job.idempotency_key)
+
+
+def check_idempotency_key(key: str) -> None:
+    # Printable only: keys end up in logs and support requests, where control
+    # characters hide what was sent.
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise ImgflowError(
+            ErrorCode.BAD_USER_INPUT,
+            f"idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters",
+        )
+
+
+async def by_idempotency_key(services: Services, owner_id: str, key: str) -> Job | None:
+    query = select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == key)
+    async with services.sessions() as session:
+        return (await session.exec(query)).one_or_none()
 
 
 async def inspect_source(
@@ -102,11 +153,17 @@ def check_operations(operations: Sequence[Operation], limit: int) -> None:
         )
 
 
-def new_job(owner_id: str, info: ImageInfo, operations: Sequence[Operation]) -> Job:
+def new_job(
+    owner_id: str,
+    info: ImageInfo,
+    operations: Sequence[Operation],
+    idempotency_key: str | None = None,
+) -> Job:
     job_id = new_id()
     return Job(
         id=job_id,
         owner_id=owner_id,
+        idempotency_key=idempotency_key,
         status=JobStatus.QUEUED,
         queue=route(operations),
         operations=pipeline_to_json(operations),

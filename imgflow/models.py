@@ -6,13 +6,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Dialect, Index, String
+from sqlalchemy import JSON, Column, Dialect, Index, String, UniqueConstraint
 from sqlalchemy import DateTime as SADateTime
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from imgflow.domain import JobStatus, QueueName
+
+IDEMPOTENCY_KEY_MAX = 200
+"""Longest idempotency key a client may send (the column's width)."""
 
 
 def utcnow() -> datetime:
@@ -69,6 +72,9 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
         Index("ix_jobs_status_updated", "status", "updated_at"),
+        # NULL keys never collide (SQLite and PostgreSQL alike): jobs without a key are
+        # unconstrained, and the race between two submissions with one key has one winner.
+        UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -94,6 +100,7 @@ class Job(SQLModel, table=True):
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = Field(default=None, max_length=2000)
     attempts: int = Field(default=0)
+    idempotency_key: str | None = Field(default=None, max_length=IDEMPOTENCY_KEY_MAX)
 
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from imgflow import faults
 from imgflow.domain import QueueName
 from workers.info import Limits
 
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
     """Threads running Pillow; Pillow releases the GIL, so one per core is the sweet spot."""
     max_attempts: int = Field(default=3, ge=1)
     """Deliveries of one job before a transient failure becomes final."""
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    """Backoff scale: after the n-th failed attempt the job waits a random time in
+    [0, min(retry_max_seconds, retry_base_seconds * 2**(n-1))] ("full jitter")."""
+    retry_max_seconds: float = Field(default=60.0, gt=0)
+    """Cap of the backoff bound, however many attempts came before."""
+    fault_injection: str = ""
+    """TEST-ONLY: e.g. `storage_get:3` = the first 3 source reads of this process fail
+    with a transient error (see imgflow/faults.py). Empty = off; never set in production."""
     lease_seconds: int = Field(default=300, ge=5)
     """How long a worker may hold a job before housekeeping may reclaim it."""
     housekeeping_interval_seconds: float = Field(default=30.0, gt=0)
@@ -87,6 +96,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("fault_injection")
+    @classmethod
+    def _check_faults(cls, value: str) -> str:
+        faults.parse(value)  # refuse a typo at start rather than run without the fault
+        return value
 
     @field_validator("concurrency", mode="before")
     @classmethod

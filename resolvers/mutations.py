@@ -1,4 +1,4 @@
-"""Mutation resolvers: accounts and job submission."""
+"""Mutation resolvers: accounts, job submission, cancel and retry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from strawberry.file_uploads import Upload
 from gql.context import Info
 from gql.inputs import OperationInput, to_operations
 from gql.types import AuthPayload, FormField, Job, UploadTicket, User
-from imgflow import accounts, jobs, uploads
+from imgflow import accounts, control, jobs, uploads
 from imgflow.auth import Token
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import User as UserRow
@@ -27,12 +27,18 @@ async def login(info: Info, email: str, password: str) -> AuthPayload:
     return auth_payload(*await accounts.login(info.context.services, email, password))
 
 
-async def submit_image(info: Info, file: Upload, operations: list[OperationInput]) -> Job:
+async def submit_image(
+    info: Info,
+    file: Upload,
+    operations: list[OperationInput],
+    idempotency_key: str | None = None,
+) -> Job:
     user = await info.context.user()
     services = info.context.services
     pipeline = to_operations(operations)
     data = await read_upload(file, services.settings.max_upload_bytes)
-    return Job.from_row(await jobs.submit(services, user.id, data, pipeline))
+    job = await jobs.submit(services, user.id, data, pipeline, idempotency_key)
+    return Job.from_row(job)
 
 
 async def request_upload(
@@ -58,6 +64,16 @@ async def request_upload(
 async def confirm_upload(info: Info, job_id: strawberry.ID) -> Job:
     user = await info.context.user()
     return Job.from_row(await uploads.confirm_upload(info.context.services, user.id, str(job_id)))
+
+
+async def cancel_job(info: Info, id: strawberry.ID) -> Job:
+    user = await info.context.user()
+    return Job.from_row(await control.cancel(info.context.services, user.id, str(id)))
+
+
+async def retry_job(info: Info, id: strawberry.ID) -> Job:
+    user = await info.context.user()
+    return Job.from_row(await control.retry(info.context.services, user.id, str(id)))
 
 
 async def read_upload(file: object, limit: int) -> bytes:

@@ -15,9 +15,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import aio_pika
 import asyncpg
 import boto3
 
+from imgflow.broker.rabbitmq import DELAY_TIERS_SECONDS, Topology
+from imgflow.domain import QueueName
 from tests.integration.moto import start_moto
 from tests.integration.services import require_service
 
@@ -85,7 +88,7 @@ def services_env() -> Iterator[dict[str, str]]:
         )
         s3.create_bucket(Bucket=bucket)
         with postgres_database() as database_url:
-            yield {
+            env = {
                 "IMGFLOW_DATABASE_URL": database_url,
                 "IMGFLOW_BROKER_URL": AMQP_URL,
                 "IMGFLOW_REDIS_URL": REDIS_URL,
@@ -97,5 +100,41 @@ def services_env() -> Iterator[dict[str, str]]:
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": "us-east-1",
             }
+            remember_namespace(env)
+            try:
+                yield env
+            finally:
+                delete_namespaces()
     finally:
         moto.stop()
+
+
+NAMESPACES: set[str] = set()
+"""Broker namespaces the processes of this run used, deleted when the run ends: quorum
+queues are heavy, and a shared RabbitMQ must not collect them run after run."""
+
+
+def remember_namespace(env: dict[str, str]) -> None:
+    if env.get("IMGFLOW_BROKER_URL", "").startswith("amqp"):
+        NAMESPACES.add(env.get("IMGFLOW_NAMESPACE", "imgflow"))
+
+
+def delete_namespaces() -> None:
+    async def delete() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=10)
+        try:
+            channel = await connection.channel()
+            for namespace in sorted(NAMESPACES):
+                names = Topology(namespace)
+                queues = [names.queue(q) for q in QueueName]
+                queues += [names.dead_queue, *(names.retry_queue(t) for t in DELAY_TIERS_SECONDS)]
+                for queue in queues:
+                    await channel.queue_delete(queue)
+                exchanges = (names.jobs_exchange, names.dead_letter_exchange, names.retry_exchange)
+                for exchange in exchanges:
+                    await channel.exchange_delete(exchange)
+        finally:
+            await connection.close()
+
+    asyncio.run(delete())
+    NAMESPACES.clear()

@@ -14,8 +14,8 @@ import httpx
 import websockets
 
 SUBMIT = """
-mutation Submit($file: Upload!, $operations: [OperationInput!]!) {
-  submitImage(file: $file, operations: $operations) {
+mutation Submit($file: Upload!, $operations: [OperationInput!]!, $key: String) {
+  submitImage(file: $file, operations: $operations, idempotencyKey: $key) {
     id status queue attempts
     source { format width height bytes frames }
   }
@@ -65,10 +65,15 @@ class Client:
         return dict(body["data"])
 
     async def upload_raw(
-        self, data: bytes, operations: list[dict[str, Any]], filename: str = "image.bin"
+        self,
+        data: bytes,
+        operations: list[dict[str, Any]],
+        filename: str = "image.bin",
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """The GraphQL multipart request spec, as curl or apollo-upload-client send it."""
-        payload = {"query": SUBMIT, "variables": {"file": None, "operations": operations}}
+        variables = {"file": None, "operations": operations, "key": idempotency_key}
+        payload = {"query": SUBMIT, "variables": variables}
         files = {"0": (filename, data, "application/octet-stream")}
         form = {"operations": json.dumps(payload), "map": json.dumps({"0": ["variables.file"]})}
         response = await self.http.post(
@@ -76,8 +81,10 @@ class Client:
         )
         return dict(response.json())
 
-    async def submit(self, data: bytes, operations: list[dict[str, Any]]) -> dict[str, Any]:
-        body = await self.upload_raw(data, operations)
+    async def submit(
+        self, data: bytes, operations: list[dict[str, Any]], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        body = await self.upload_raw(data, operations, idempotency_key=idempotency_key)
         if body.get("errors"):
             raise GraphQLErrors(body["errors"])
         return dict(body["data"]["submitImage"])

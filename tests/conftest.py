@@ -54,6 +54,9 @@ def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *a
     """`imgflow <command> --port <free>` in `workdir`, its output in `workdir/server.log`;
     returns once /healthz answers."""
     workdir.mkdir(parents=True, exist_ok=True)
+    from tests.backends import remember_namespace
+
+    remember_namespace(env_overrides)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
     env.update(env_overrides)
@@ -67,7 +70,13 @@ def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *a
             stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", process, workdir, log_path)
-    wait_healthy(server)
+    try:
+        wait_healthy(server)
+    except BaseException:
+        # A server stuck in start-up (a backend not answering) would outlive the run.
+        server.process.kill()
+        server.process.wait()
+        raise
     return server
 
 

@@ -3,18 +3,25 @@
 A message is acked only after the result object and the row are written. A message
 for a job that is finished, cancelled, or held under a live lease is acked and ignored,
 so redelivery is harmless.
+
+Failures are sorted in two: an ImgflowError is the image's (or the request's) fault and
+fails the job at once; anything else is taken as transient (storage, database, network)
+and retried with exponential backoff and full jitter until `max_attempts`, then the job
+FAILS with PROCESSING_FAILED and its message is dead-lettered for operators.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 
 from imgflow import jobs
-from imgflow.broker import Consumer, Message
+from imgflow.broker import Consumer, DeadLetter, Message, Retry
 from imgflow.domain import JobStatus, QueueName
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.faults import Faults
 from imgflow.models import Job
 from imgflow.services import Services
 from imgflow.storage import ObjectMissing, result_key
@@ -28,6 +35,7 @@ class Worker:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.consumers: list[Consumer] = []
+        self.faults = Faults(services.settings.fault_injection)
 
     async def start(self, concurrency: Mapping[QueueName, int]) -> None:
         for queue, count in concurrency.items():
@@ -60,6 +68,7 @@ class Worker:
 
     async def process(self, job: Job) -> None:
         services = self.services
+        self.faults.trip("storage_get")
         source = await services.storage.get(job.source_key)
         operations = pipeline_from_json(job.operations)
         rendered = await asyncio.get_running_loop().run_in_executor(
@@ -71,17 +80,35 @@ class Worker:
             log.info("job succeeded", extra=job_fields(job))
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:
-        """Infrastructure trouble: hand the job back for another try, or give up."""
+        """Transient trouble: hand the job back for a later try (raises Retry), or, out of
+        attempts, fail it and dead-letter its message (raises DeadLetter). Returns only
+        when the job is no longer this worker's to settle (cancelled, reclaimed)."""
         log.warning("job attempt %d failed: %r", job.attempts, exc, extra={"job_id": job.id})
-        if job.attempts >= self.services.settings.max_attempts:
+        settings = self.services.settings
+        if job.attempts >= settings.max_attempts:
             error = ImgflowError(
                 ErrorCode.PROCESSING_FAILED,
-                f"gave up after {job.attempts} attempts: {type(exc).__name__}",
+                f"gave up after {job.attempts} attempts: {type(exc).__name__}: {exc}",
             )
-            await jobs.fail(self.services, job.id, error, [JobStatus.PROCESSING])
+            if await jobs.fail(self.services, job.id, error, [JobStatus.PROCESSING]) is None:
+                return
+            raise DeadLetter(error.message) from exc
+        if await jobs.release(self.services, job.id) is None:
             return
-        await jobs.release(self.services, job.id)
-        raise exc
+        delay = backoff_seconds(
+            job.attempts, settings.retry_base_seconds, settings.retry_max_seconds
+        )
+        raise Retry(delay) from exc
+
+
+def backoff_seconds(
+    attempt: int, base: float, cap: float, draw: Callable[[], float] = random.random
+) -> float:
+    """Exponential backoff with full jitter (uniform in [0, min(cap, base * 2**(n-1))])
+    after the n-th failed attempt: the random spread keeps jobs that failed together
+    (one storage outage) from all coming back at the same instant."""
+    bound = min(cap, base * 2.0 ** max(attempt - 1, 0))
+    return draw() * bound
 
 
 def job_fields(job: Job) -> dict[str, object]:

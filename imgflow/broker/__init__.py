@@ -1,7 +1,15 @@
 """Job distribution, chosen by URL (`memory://` or `amqp://`).
 
 A message carries only a job id; the database row is the truth. Delivery is at least
-once: a handler that returns acks the message, one that raises has it redelivered.
+once. What a handler's outcome does to its message, on every backend:
+
+- returns: acked, gone;
+- raises `Retry(delay)`: acked, and the same job id offered again after about `delay`
+  seconds (RabbitMQ: through a delay queue, so the message survives a restart);
+- raises `DeadLetter(reason)`: removed from the work queue and kept aside for operators
+  (RabbitMQ: rejected into `<namespace>.dead`; memory: `MemoryBroker.dead`);
+- raises anything else: requeued after a short pause (a bug or an outage the handler
+  did not classify; redelivery is the safe default).
 """
 
 from __future__ import annotations
@@ -21,6 +29,24 @@ class Message:
 
 
 Handler = Callable[[Message], Awaitable[None]]
+
+
+class Retry(Exception):
+    """Raised by a handler: settle this delivery, offer the message again later.
+
+    Backends may round the delay (RabbitMQ uses a few fixed delay tiers)."""
+
+    def __init__(self, delay_seconds: float) -> None:
+        super().__init__(f"retry in {delay_seconds:.2f} s")
+        self.delay_seconds = max(0.0, delay_seconds)
+
+
+class DeadLetter(Exception):
+    """Raised by a handler: never deliver this message again; keep it for operators."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Consumer(Protocol):

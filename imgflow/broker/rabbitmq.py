@@ -11,6 +11,21 @@ Topology for a namespace `ns`, everything durable:
 - `ns.dlx`, a direct exchange, and `ns.dead`, a quorum queue bound to it under every
   work queue's routing key. A dead message keeps the routing key of the queue it came
   from, so re-driving it is a publish of the same body to `ns.jobs` under that key.
+  Malformed messages and jobs that ran out of attempts (`DeadLetter`) end here.
+- Delayed retries (`Retry`): `ns.retry`, a headers exchange, and one quorum queue per
+  delay tier, `ns.retry.1s`, `ns.retry.5s`, `ns.retry.30s`, `ns.retry.120s`. Nobody
+  consumes them: each has a fixed `x-message-ttl` and dead-letters expired messages to
+  `ns.jobs`, where the routing key they were published with (the work queue's name)
+  takes them back to their work queue. A retry is published to `ns.retry` with that
+  routing key and an `imgflow-delay: <tier>` header selecting the tier queue.
+
+  Why fixed tiers and not one queue with a per-message `expiration`: RabbitMQ expires
+  messages only at the head of a queue, so a 120 s retry would hold back every 1 s
+  retry behind it. In a queue where every message has the same TTL, FIFO order is
+  expiry order: nothing waits longer than its tier. The cost is precision: a requested
+  delay is rounded to the nearest tier on a log scale (0-2.2 s -> 1 s, ..., above
+  ~60 s -> 120 s), which is fine for backoff whose jitter is random anyway. The header
+  has no `x-` prefix because a headers exchange ignores `x-` headers when matching.
 
 Queue arguments are fixed once a queue exists (a redeclare with other arguments fails
 with PRECONDITION_FAILED): limits added later (delivery limit, overflow) belong in a
@@ -22,7 +37,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -37,7 +53,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from imgflow.broker import Handler, Message
+from imgflow.broker import DeadLetter, Handler, Message, Retry
 from imgflow.domain import QueueName
 
 log = logging.getLogger(__name__)
@@ -51,6 +67,22 @@ REDELIVERY_DELAY_SECONDS = 0.5
 """As in the memory broker: a failed message is requeued after this pause, so a
 persistent fault does not spin the worker and the broker."""
 QUORUM = {"x-queue-type": "quorum"}
+DELAY_TIERS_SECONDS = (1, 5, 30, 120)
+"""The delay queues' TTLs; a requested delay is rounded to the nearest (see above)."""
+DELAY_HEADER = "imgflow-delay"
+"""Selects the delay tier queue in the `ns.retry` headers exchange."""
+RETRIES_HEADER = "imgflow-retries"
+"""How many times this job's message has been through a delay queue (for operators, and
+so that a retried message reads as `redelivered`)."""
+
+DelayedPublish = Callable[[str, str, float, int], Awaitable[int]]
+"""(routing key, job id, delay seconds, retries so far) -> the tier it is stored in."""
+
+
+def delay_tier(seconds: float) -> int:
+    """The tier nearest to `seconds` on a log scale: retry delays are multiplicative."""
+    wanted = max(seconds, 0.001)
+    return min(DELAY_TIERS_SECONDS, key=lambda tier: abs(math.log(wanted / tier)))
 
 
 @dataclass(frozen=True)
@@ -78,6 +110,31 @@ class Topology:
     def work_queue_arguments(self) -> dict[str, Any]:
         return {**QUORUM, "x-dead-letter-exchange": self.dead_letter_exchange}
 
+    @property
+    def retry_exchange(self) -> str:
+        return f"{self.namespace}.retry"
+
+    def retry_queue(self, tier: int) -> str:
+        return f"{self.namespace}.retry.{tier}s"
+
+    def retry_queue_arguments(self, tier: int) -> dict[str, Any]:
+        return {
+            **QUORUM,
+            "x-message-ttl": tier * 1000,
+            # Default (at-most-once) dead-lettering: a message lost in the move back (the
+            # node dying at that instant) leaves its job QUEUED in the database, and
+            # housekeeping re-publishes it after IMGFLOW_LEASE_SECONDS. at-least-once
+            # would close that window at the price of a DLX worker process per queue, a
+            # part of RabbitMQ that saw several fixes after 3.10 (the version used here).
+            "x-dead-letter-exchange": self.jobs_exchange,
+        }
+
+
+@dataclass(frozen=True)
+class Exchanges:
+    jobs: AbstractExchange
+    retry: AbstractExchange
+
 
 class RabbitBroker:
     durable = True
@@ -90,7 +147,7 @@ class RabbitBroker:
         self.publish_timeout = publish_timeout
         self.connection: AbstractRobustConnection | None = None
         self.publisher: AbstractRobustChannel | None = None
-        self.jobs: AbstractExchange | None = None
+        self.exchanges: Exchanges | None = None
         self.consumers: list[RabbitConsumer] = []
 
     async def connect(self) -> None:
@@ -100,7 +157,7 @@ class RabbitBroker:
         try:
             # on_return_raises: without it an unroutable mandatory publish "succeeds".
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            self.jobs = await declare_topology(channel, self.names)
+            self.exchanges = await declare_topology(channel, self.names)
             self.publisher = channel
         except BaseException:
             await connection.close()
@@ -109,21 +166,27 @@ class RabbitBroker:
 
     async def publish(self, queue: QueueName, job_id: str) -> None:
         """Send the job id and wait for the broker's confirm; raise if it is not stored."""
-        message = aio_pika.Message(
-            json.dumps({"job_id": job_id}).encode(),
-            content_type="application/json",
-            delivery_mode=DeliveryMode.PERSISTENT,
-            # aiormq matches a returned message to its publish by message_id: it must be
-            # unique per publish, and one job may be published twice at once.
-            message_id=uuid4().hex,
-            correlation_id=job_id,
-        )
-        jobs = self._jobs()
+        await self._send(self._exchanges().jobs, self.names.queue(queue), job_message(job_id))
+
+    async def publish_delayed(
+        self, routing_key: str, job_id: str, delay_seconds: float, retries: int
+    ) -> int:
+        """Store the job id in the delay tier nearest `delay_seconds`; it comes back to the
+        work queue `routing_key` when that tier's TTL runs out. Returns the tier (seconds);
+        raises if not stored."""
+        tier = delay_tier(delay_seconds)
+        headers = {DELAY_HEADER: f"{tier}s", RETRIES_HEADER: retries}
+        await self._send(self._exchanges().retry, routing_key, job_message(job_id, headers))
+        return tier
+
+    async def _send(
+        self, exchange: AbstractExchange, routing_key: str, message: aio_pika.Message
+    ) -> None:
         async with asyncio.timeout(self.publish_timeout):
             # While the connection is being restored a publish fails at once; waiting
             # (within the timeout) lets a short outage pass unnoticed by the caller.
             await self._publisher().ready()
-            await jobs.publish(message, routing_key=self.names.queue(queue), mandatory=True)
+            await exchange.publish(message, routing_key=routing_key, mandatory=True)
 
     async def consume(self, queue: QueueName, concurrency: int, handler: Handler) -> RabbitConsumer:
         if concurrency < 1:
@@ -132,7 +195,9 @@ class RabbitBroker:
         try:
             await channel.set_qos(prefetch_count=concurrency)
             work_queue = await declare_work_queue(channel, self.names, queue)
-            consumer = RabbitConsumer(channel, work_queue, concurrency, handler)
+            consumer = RabbitConsumer(
+                channel, work_queue, concurrency, handler, self.publish_delayed
+            )
             await consumer.start()
         except BaseException:
             await channel.close()
@@ -161,7 +226,7 @@ class RabbitBroker:
         consumers, self.consumers = self.consumers, []
         await asyncio.gather(*(consumer.stop(grace_seconds=5) for consumer in consumers))
         connection, self.connection = self.connection, None
-        self.publisher = self.jobs = None
+        self.publisher = self.exchanges = None
         if connection is not None:
             await connection.close()
 
@@ -175,14 +240,30 @@ class RabbitBroker:
         assert self.publisher is not None  # set together with the connection
         return self.publisher
 
-    def _jobs(self) -> AbstractExchange:
+    def _exchanges(self) -> Exchanges:
         self._connection()
-        assert self.jobs is not None  # set together with the connection
-        return self.jobs
+        assert self.exchanges is not None  # set together with the connection
+        return self.exchanges
 
 
-async def declare_topology(channel: AbstractRobustChannel, names: Topology) -> AbstractExchange:
-    """Declare exchanges, queues and bindings (idempotent); return the jobs exchange."""
+def job_message(job_id: str, headers: dict[str, Any] | None = None) -> aio_pika.Message:
+    """A fresh message for `job_id`. Retries build a new one rather than copying the
+    delivered message: its `x-death` history would make RabbitMQ see the delay queue ->
+    work queue round trip as a dead-letter cycle and drop it on the second pass."""
+    return aio_pika.Message(
+        json.dumps({"job_id": job_id}).encode(),
+        content_type="application/json",
+        delivery_mode=DeliveryMode.PERSISTENT,
+        # aiormq matches a returned message to its publish by message_id: it must be
+        # unique per publish, and one job may be published twice at once.
+        message_id=uuid4().hex,
+        correlation_id=job_id,
+        headers=headers,
+    )
+
+
+async def declare_topology(channel: AbstractRobustChannel, names: Topology) -> Exchanges:
+    """Declare exchanges, queues and bindings (idempotent)."""
     jobs = await channel.declare_exchange(names.jobs_exchange, ExchangeType.DIRECT, durable=True)
     dlx = await channel.declare_exchange(
         names.dead_letter_exchange, ExchangeType.DIRECT, durable=True
@@ -192,7 +273,19 @@ async def declare_topology(channel: AbstractRobustChannel, names: Topology) -> A
         work_queue = await declare_work_queue(channel, names, queue)
         await work_queue.bind(jobs, routing_key=work_queue.name)
         await dead.bind(dlx, routing_key=work_queue.name)
-    return jobs
+    return Exchanges(jobs, await declare_delay_queues(channel, names))
+
+
+async def declare_delay_queues(channel: AbstractRobustChannel, names: Topology) -> AbstractExchange:
+    """The retry exchange and its tier queues (added after the first release: new names
+    only, so existing deployments just gain them); returns the exchange."""
+    retry = await channel.declare_exchange(names.retry_exchange, ExchangeType.HEADERS, durable=True)
+    for tier in DELAY_TIERS_SECONDS:
+        tier_queue = await channel.declare_queue(
+            names.retry_queue(tier), durable=True, arguments=names.retry_queue_arguments(tier)
+        )
+        await tier_queue.bind(retry, arguments={"x-match": "all", DELAY_HEADER: f"{tier}s"})
+    return retry
 
 
 async def declare_work_queue(
@@ -212,7 +305,12 @@ def decode(incoming: AbstractIncomingMessage) -> Message | None:
     job_id = body.get("job_id") if isinstance(body, dict) else None
     if not isinstance(job_id, str) or not job_id:
         return None
-    return Message(job_id, redelivered=bool(incoming.redelivered))
+    return Message(job_id, redelivered=bool(incoming.redelivered) or retries_of(incoming) > 0)
+
+
+def retries_of(incoming: AbstractIncomingMessage) -> int:
+    count = (incoming.headers or {}).get(RETRIES_HEADER)
+    return count if isinstance(count, int) else 0
 
 
 class RabbitConsumer:
@@ -224,10 +322,12 @@ class RabbitConsumer:
         queue: AbstractQueue,
         concurrency: int,
         handler: Handler,
+        publish_delayed: DelayedPublish,
     ) -> None:
         self.channel = channel
         self.queue = queue
         self.handler = handler
+        self.publish_delayed = publish_delayed
         # Prefetch alone does not bound handlers: after a reconnect the new channel gets a
         # fresh prefetch window while handlers from the old one are still running.
         self.slots = asyncio.Semaphore(concurrency)
@@ -263,12 +363,43 @@ class RabbitConsumer:
         extra = {"job_id": message.job_id}
         try:
             await self.handler(message)
+        except Retry as retry:
+            await self._retry_later(incoming, message, retry.delay_seconds, extra)
+        except DeadLetter as dead:
+            log.error("message dead-lettered: %s", dead.reason, extra=extra)
+            await self._settle(incoming.reject(requeue=False), extra)
         except Exception:
             log.exception("handler failed; message will be redelivered", extra=extra)
-            await asyncio.sleep(REDELIVERY_DELAY_SECONDS)
-            await self._settle(incoming.nack(requeue=True), extra)
+            await self._requeue(incoming, extra)
+        else:
+            await self._settle(incoming.ack(), extra)
+
+    async def _retry_later(
+        self,
+        incoming: AbstractIncomingMessage,
+        message: Message,
+        delay_seconds: float,
+        extra: dict[str, Any],
+    ) -> None:
+        # The copy is stored before the original is acked: a crash between the two
+        # leaves a duplicate (a no-op for the worker), never a lost job.
+        retries = retries_of(incoming) + 1
+        try:
+            tier = await self.publish_delayed(
+                self.queue.name, message.job_id, delay_seconds, retries
+            )
+        except Exception:
+            log.exception("could not store the delayed retry; requeueing instead", extra=extra)
+            await self._requeue(incoming, extra)
             return
+        log.info(
+            "message will be redelivered in %d s (%.2f s asked)", tier, delay_seconds, extra=extra
+        )
         await self._settle(incoming.ack(), extra)
+
+    async def _requeue(self, incoming: AbstractIncomingMessage, extra: dict[str, Any]) -> None:
+        await asyncio.sleep(REDELIVERY_DELAY_SECONDS)
+        await self._settle(incoming.nack(requeue=True), extra)
 
     async def _dead_letter(self, incoming: AbstractIncomingMessage) -> None:
         extra = {"amqp_message_id": incoming.message_id, "body": incoming.body[:200]}

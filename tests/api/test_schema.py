@@ -28,7 +28,10 @@ def test_contract_names_are_present() -> None:
         "enum QueueName",
         "enum ImageFormat",
         "input OperationInput @oneOf",
-        "submitImage(file: Upload!, operations: [OperationInput!]!): Job!",
+        "submitImage(file: Upload!, operations: [OperationInput!]!, idempotencyKey: String = null)"
+        ": Job!",
+        "cancelJob(id: ID!): Job!",
+        "retryJob(id: ID!): Job!",
         "jobUpdated(id: ID!): Job!",
         "jobs(first: Int = 20, after: String = null, status: JobStatus = null): JobConnection!",
     ):

@@ -21,8 +21,8 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import DeliveryError
 
-from imgflow.broker import Message
-from imgflow.broker.rabbitmq import RabbitBroker, Topology
+from imgflow.broker import DeadLetter, Message, Retry
+from imgflow.broker.rabbitmq import DELAY_TIERS_SECONDS, RETRIES_HEADER, RabbitBroker, Topology
 from imgflow.domain import QueueName
 from tests.integration.services import require_service, tcp_check
 
@@ -77,10 +77,14 @@ async def broker(
 
 
 async def delete_topology(channel: AbstractChannel, names: Topology) -> None:
-    for queue in [*(names.queue(q) for q in QueueName), names.dead_queue]:
+    for queue in [*(names.queue(q) for q in QueueName), names.dead_queue, *retry_queues(names)]:
         await channel.queue_delete(queue)
-    for exchange in (names.jobs_exchange, names.dead_letter_exchange):
+    for exchange in (names.jobs_exchange, names.dead_letter_exchange, names.retry_exchange):
         await channel.exchange_delete(exchange)
+
+
+def retry_queues(names: Topology) -> list[str]:
+    return [names.retry_queue(tier) for tier in DELAY_TIERS_SECONDS]
 
 
 async def rabbitmqctl(*args: str) -> str:
@@ -287,11 +291,16 @@ async def test_queues_are_durable_quorum_queues_that_dead_letter(
         for row in json.loads(listing)
         if row["name"].startswith(f"{names.namespace}.")
     }
-    assert set(ours) == {names.queue(q) for q in QueueName} | {names.dead_queue}
+    work = {names.queue(q) for q in QueueName}
+    assert set(ours) == work | {names.dead_queue} | set(retry_queues(names))
     assert {(row["type"], row["durable"]) for row in ours.values()} == {("quorum", True)}
-    for queue in QueueName:
-        arguments = {key: value for key, _, value in ours[names.queue(queue)]["arguments"]}
+    for queue in work:
+        arguments = {key: value for key, _, value in ours[queue]["arguments"]}
         assert arguments["x-dead-letter-exchange"] == names.dead_letter_exchange
+    for tier in DELAY_TIERS_SECONDS:
+        arguments = {key: value for key, _, value in ours[names.retry_queue(tier)]["arguments"]}
+        assert arguments["x-message-ttl"] == tier * 1000
+        assert arguments["x-dead-letter-exchange"] == names.jobs_exchange
 
 
 async def test_recovers_after_the_broker_closes_its_connections(amqp_url: str) -> None:
@@ -345,3 +354,76 @@ async def eventually(condition: Callable[[], Awaitable[bool]], within: float) ->
     while not await condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+class Settles:
+    """A handler that raises the given outcomes in turn, then records deliveries."""
+
+    def __init__(self, *outcomes: Exception) -> None:
+        self.outcomes = list(outcomes)
+        self.deliveries: asyncio.Queue[tuple[float, Message]] = asyncio.Queue()
+
+    async def __call__(self, message: Message) -> None:
+        self.deliveries.put_nowait((time.monotonic(), message))
+        if self.outcomes:
+            raise self.outcomes.pop(0)
+
+    async def next(self, within: float = 5.0) -> tuple[float, Message]:
+        return await asyncio.wait_for(self.deliveries.get(), within)
+
+
+async def test_retry_comes_back_through_the_delay_queue(
+    broker: RabbitBroker, admin: AbstractChannel, names: Topology
+) -> None:
+    handler = Settles(Retry(0.2), Retry(0.2))
+    await broker.publish(QueueName.ROTATE, "retried")
+    await broker.consume(QueueName.ROTATE, 1, handler)
+    first, original = await handler.next()
+    second, again = await handler.next()
+    third, _ = await handler.next()
+    assert original == Message("retried", redelivered=False)
+    assert again == Message("retried", redelivered=True)
+    for gap in (second - first, third - second):
+        assert 0.8 <= gap < 4.0, gap  # the 1 s tier, with room for a busy machine
+    assert await broker.depth(QueueName.ROTATE) == 0
+    assert await queue_depth(admin, names.dead_queue) == 0
+
+
+async def test_retried_message_counts_its_passes_and_keeps_its_routing_key(
+    broker: RabbitBroker, admin: AbstractChannel, names: Topology
+) -> None:
+    await broker.publish_delayed(names.queue(QueueName.RESIZE), "counted", 0.5, retries=2)
+    [message] = await get_all(admin, names.queue(QueueName.RESIZE), 1)
+    assert json.loads(message.body) == {"job_id": "counted"}
+    assert (message.headers or {})[RETRIES_HEADER] == 2
+    assert message.routing_key == names.queue(QueueName.RESIZE)
+
+
+async def test_a_long_delay_does_not_hold_back_a_short_one(broker: RabbitBroker) -> None:
+    inbox = Inbox()
+    began = time.monotonic()
+    await broker.publish_delayed(broker.names.queue(QueueName.CONVERT), "slow", 30, retries=1)
+    await broker.publish_delayed(broker.names.queue(QueueName.CONVERT), "fast", 0.5, retries=1)
+    await broker.consume(QueueName.CONVERT, 1, inbox)
+    assert (await inbox.next(within=5)).job_id == "fast"
+    assert time.monotonic() - began < 5
+
+
+async def test_dead_letter_lands_in_the_dead_queue(
+    broker: RabbitBroker, admin: AbstractChannel, names: Topology
+) -> None:
+    handler = Settles(DeadLetter("gave up after 3 attempts"))
+    await broker.publish(QueueName.FORCE_RESIZE, "given-up")
+    await broker.publish(QueueName.FORCE_RESIZE, "fine")
+    await broker.consume(QueueName.FORCE_RESIZE, 1, handler)
+    assert (await handler.next())[1].job_id == "given-up"
+    assert (await handler.next())[1].job_id == "fine"  # the consumer carries on
+    [dead] = await get_all(admin, names.dead_queue, 1)
+    assert json.loads(dead.body) == {"job_id": "given-up"}
+    assert dead.routing_key == names.queue(QueueName.FORCE_RESIZE)  # re-drivable
+    assert handler.deliveries.empty()
+
+
+async def queue_depth(channel: AbstractChannel, name: str) -> int:
+    declared = await channel.declare_queue(name, passive=True)
+    return declared.declaration_result.message_count or 0

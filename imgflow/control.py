@@ -1,0 +1,78 @@
+"""The owner's levers on a job: cancel one that has not started, re-drive one that failed.
+
+Both are one guarded transition, like every other state change, so they race safely
+with workers, uploads and housekeeping: whichever UPDATE matches first wins, and the
+loser sees the state the winner left.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_
+from sqlmodel import col
+
+from imgflow import jobs
+from imgflow.domain import JobStatus
+from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.models import Job, utcnow
+from imgflow.services import Services
+
+CANCELLABLE = (JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED)
+"""Not started yet. A PROCESSING job is not interrupted: the worker holds pixels and a
+lease, and cutting it short would leave a half-written result for nothing."""
+
+
+async def cancel(services: Services, owner_id: str, job_id: str) -> Job:
+    """AWAITING_UPLOAD or QUEUED -> CANCELLED. Cancelling a CANCELLED job returns it,
+    so a client may repeat the call; any other state is JOB_NOT_CANCELLABLE.
+
+    A message still queued for the job is harmless: a worker only claims QUEUED jobs."""
+    job = await jobs.get_job(services, owner_id, job_id)
+    cancelled = await jobs.transition(
+        services,
+        job.id,
+        jobs.in_status(*CANCELLABLE),
+        status=JobStatus.CANCELLED,
+        finished_at=utcnow(),
+    )
+    if cancelled is not None:
+        return cancelled
+    current = await jobs.load(services, job.id) or job
+    if current.status is JobStatus.CANCELLED:
+        return current
+    raise ImgflowError(
+        ErrorCode.JOB_NOT_CANCELLABLE,
+        f"the job is {current.status.value}; only a job AWAITING_UPLOAD or QUEUED can be "
+        "cancelled (a job a worker has started runs to its end)",
+    )
+
+
+async def retry(services: Services, owner_id: str, job_id: str) -> Job:
+    """FAILED -> QUEUED with a clean slate (no error, no timestamps, attempts 0), then
+    published. Only a job whose source passed the ingest checks: a direct upload
+    refused or never received has nothing a worker could process."""
+    job = await jobs.get_job(services, owner_id, job_id)
+    retryable = and_(jobs.in_status(JobStatus.FAILED), col(Job.source_format).is_not(None))
+    queued = await jobs.transition(
+        services,
+        job.id,
+        retryable,
+        status=JobStatus.QUEUED,
+        error_code=None,
+        error_message=None,
+        attempts=0,
+        started_at=None,
+        finished_at=None,
+        lease_until=None,
+    )
+    if queued is None:
+        raise not_retryable(await jobs.load(services, job.id) or job)
+    await jobs.enqueue(services, queued)
+    return queued
+
+
+def not_retryable(job: Job) -> ImgflowError:
+    if job.status is JobStatus.FAILED:
+        reason = f"its file never passed the upload checks ({job.error_code}); upload again"
+    else:
+        reason = f"the job is {job.status.value}; only a FAILED job can be retried"
+    return ImgflowError(ErrorCode.JOB_NOT_RETRYABLE, reason)
