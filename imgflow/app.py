@@ -88,7 +88,7 @@ async def run_roles(services: Services, roles: Roles) -> AsyncIterator[None]:
         if keeper is not None:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
-        await worker.stop()
+        await worker.stop(services.settings.shutdown_grace_seconds)
 
 
 async def serve_file(request: Request) -> Response:

@@ -131,7 +131,16 @@ def serve_http(settings: Settings, args: argparse.Namespace, roles: Roles) -> No
 
     require_secret(settings)  # before binding the port
     app = create_app(settings, roles)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, ws="websockets-sansio")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        ws="websockets-sansio",
+        # SIGTERM: open WebSockets are closed at once with 1012 (service restart), HTTP
+        # requests get this long, then the lifespan gives running jobs as long again.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:

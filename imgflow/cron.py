@@ -24,7 +24,9 @@ EVERY_30_SECONDS = {0, 30}
 
 async def housekeeping_pass(ctx: Ctx) -> None:
     services: Services = ctx["services"]
-    await housekeeping.run_once(services, requeue_after_seconds=services.settings.lease_seconds)
+    await housekeeping.run_once(
+        services, requeue_after_seconds=services.settings.requeue_after_seconds
+    )
 
 
 def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:

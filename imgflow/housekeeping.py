@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy import and_
 from sqlmodel import col, select
 
 from imgflow import jobs, uploads
@@ -51,13 +52,18 @@ async def reclaim_expired(services: Services) -> int:
 
 
 async def reclaim(services: Services, job: Job) -> None:
+    # Guarded by the attempt and the lease both: the worker may have renewed it since
+    # the SELECT, or a redelivered message may have taken the job over already.
+    expired = and_(jobs.held(job.attempts), col(Job.lease_until) < utcnow())
     if job.attempts >= services.settings.max_attempts:
         error = ImgflowError(
             ErrorCode.PROCESSING_FAILED, f"no worker finished it in {job.attempts} attempts"
         )
-        await jobs.fail(services, job.id, error, [JobStatus.PROCESSING])
+        await jobs.fail(services, job.id, error, expired)
         return
-    released = await jobs.release(services, job.id)
+    released = await jobs.transition(
+        services, job.id, expired, status=JobStatus.QUEUED, lease_until=None
+    )
     if released is not None:
         await jobs.enqueue(services, released)
 
@@ -88,7 +94,7 @@ async def sweep_upload(services: Services, job: Job, *, expired: bool) -> None:
         await uploads.accept(services, job)
     elif expired:
         error = ImgflowError(ErrorCode.UPLOAD_EXPIRED, "the upload never arrived")
-        await jobs.fail(services, job.id, error, [JobStatus.AWAITING_UPLOAD])
+        await jobs.fail(services, job.id, error, jobs.in_status(JobStatus.AWAITING_UPLOAD))
 
 
 async def run_once(services: Services, requeue_after_seconds: float) -> None:
@@ -102,11 +108,12 @@ async def run_forever(services: Services) -> None:
     """Housekeeping loop for `imgflow serve`. A broker that keeps nothing across
     restarts (the in-process one) gets every QUEUED job re-published at once."""
     interval = services.settings.housekeeping_interval_seconds
-    requeue_after = float(services.settings.lease_seconds) if services.broker.durable else 0.0
+    settings = services.settings
+    requeue_after = float(settings.requeue_after_seconds) if services.broker.durable else 0.0
     while True:
         try:
             await run_once(services, requeue_after)
         except Exception:
             log.exception("housekeeping pass failed")
-        requeue_after = float(services.settings.lease_seconds)
+        requeue_after = float(settings.requeue_after_seconds)
         await asyncio.sleep(interval)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,8 @@ from workers.operations import Operation, pipeline_to_json
 from workers.routing import route
 
 log = logging.getLogger(__name__)
+REPLAY_LIMIT = 1000
+"""Most jobs a subscription re-sends after live updates were interrupted."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,18 @@ async def list_jobs(
     return JobPage(rows[:first], has_next_page=len(rows) > first)
 
 
+async def updated_since(services: Services, owner_id: str, since: datetime) -> list[Job]:
+    """The owner's jobs changed at or after `since`, oldest change first (bounded)."""
+    query = (
+        select(Job)
+        .where(Job.owner_id == owner_id, col(Job.updated_at) >= since)
+        .order_by(col(Job.updated_at))
+        .limit(REPLAY_LIMIT)
+    )
+    async with services.sessions() as session:
+        return list((await session.exec(query)).all())
+
+
 async def transition(
     services: Services,
     job_id: str,
@@ -263,12 +277,36 @@ async def claim(services: Services, job_id: str) -> Job | None:
     )
 
 
-async def succeed(services: Services, job_id: str, key: str, info: ImageInfo) -> Job | None:
+def held(attempt: int) -> ColumnElement[bool]:
+    """The job is still PROCESSING under the claim that counted `attempt`.
+
+    Every transition a worker makes out of PROCESSING is fenced by its attempt number: a
+    worker whose lease ran out and whose job was taken over can no longer settle it."""
+    return and_(col(Job.status) == JobStatus.PROCESSING, col(Job.attempts) == attempt)
+
+
+async def renew_lease(services: Services, job_id: str, attempt: int) -> bool:
+    """Extend the lease of a job this worker still holds; False once it was taken over.
+
+    No event and no `updated_at`: a lease is bookkeeping, not a change users see."""
+    lease_until = utcnow() + timedelta(seconds=services.settings.lease_seconds)
+    statement = (
+        update(Job).where(col(Job.id) == job_id, held(attempt)).values(lease_until=lease_until)
+    )
+    async with services.sessions() as session:
+        result = await session.execute(statement)
+        await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult for UPDATE
+
+
+async def succeed(
+    services: Services, job_id: str, attempt: int, key: str, info: ImageInfo
+) -> Job | None:
     now = utcnow()
     return await transition(
         services,
         job_id,
-        in_status(JobStatus.PROCESSING),
+        held(attempt),
         status=JobStatus.SUCCEEDED,
         result_key=key,
         result_format=info.format.value,
@@ -282,12 +320,14 @@ async def succeed(services: Services, job_id: str, key: str, info: ImageInfo) ->
 
 
 async def fail(
-    services: Services, job_id: str, error: ImgflowError, from_statuses: Iterable[JobStatus]
+    services: Services, job_id: str, error: ImgflowError, allowed: ColumnElement[bool]
 ) -> Job | None:
+    """Fail the job if `allowed` holds (`held(attempt)` for a worker, `in_status(...)`
+    for the API and housekeeping)."""
     job = await transition(
         services,
         job_id,
-        in_status(*from_statuses),
+        allowed,
         status=JobStatus.FAILED,
         error_code=error.code.value,
         error_message=error.message[:2000],
@@ -299,11 +339,29 @@ async def fail(
     return job
 
 
-async def release(services: Services, job_id: str) -> Job | None:
-    """PROCESSING -> QUEUED, for a transient failure that will be retried."""
+async def release(
+    services: Services, job_id: str, attempt: int, *, counted: bool = True
+) -> Job | None:
+    """PROCESSING -> QUEUED: a transient failure to retry, or (`counted=False`) a job cut
+    short by a shutdown, whose attempt is given back since the image was not at fault."""
+    attempts = col(Job.attempts) if counted else col(Job.attempts) - 1
     return await transition(
-        services, job_id, in_status(JobStatus.PROCESSING), status=JobStatus.QUEUED, lease_until=None
+        services,
+        job_id,
+        held(attempt),
+        status=JobStatus.QUEUED,
+        lease_until=None,
+        attempts=attempts,
     )
+
+
+async def lease_left(services: Services, job_id: str) -> float | None:
+    """Seconds until the lease of a PROCESSING job runs out; None if it is not held."""
+    job = await load(services, job_id)
+    if job is None or job.status != JobStatus.PROCESSING or job.lease_until is None:
+        return None
+    left = (job.lease_until - utcnow()).total_seconds()
+    return left if left > 0 else None
 
 
 async def publish_event(services: Services, job: Job) -> None:

@@ -86,8 +86,16 @@ class Settings(BaseSettings):
     fault_injection: str = ""
     """TEST-ONLY: e.g. `storage_get:3` = the first 3 source reads of this process fail
     with a transient error (see imgflow/faults.py). Empty = off; never set in production."""
-    lease_seconds: int = Field(default=300, ge=5)
-    """How long a worker may hold a job before housekeeping may reclaim it."""
+    lease_seconds: int = Field(default=30, ge=2)
+    """A worker's hold on a job; renewed every third of it while the job runs, so it runs
+    out only when the worker is gone (killed, partitioned), and then the job is taken
+    over by the next delivery of its message or by housekeeping."""
+    requeue_after_seconds: int = Field(default=300, ge=1)
+    """QUEUED jobs untouched this long are published again: the safety net for a message
+    lost between database and broker (a crash between commit and publish)."""
+    shutdown_grace_seconds: int = Field(default=20, ge=0)
+    """On SIGTERM: how long in-flight requests and jobs get to finish; jobs still running
+    then are handed back to the queue (not counted as an attempt)."""
     housekeeping_interval_seconds: float = Field(default=30.0, gt=0)
     upload_ttl_seconds: int = Field(default=3600, ge=1)
     """How long a direct-upload job may wait for its file before it is failed."""

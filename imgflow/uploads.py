@@ -100,7 +100,7 @@ async def accept(services: Services, job: Job) -> Job:
     try:
         info = await jobs.inspect_source(services, data, pipeline_from_json(job.operations))
     except ImgflowError as error:
-        failed = await jobs.fail(services, job.id, error, [JobStatus.AWAITING_UPLOAD])
+        failed = await jobs.fail(services, job.id, error, jobs.in_status(JobStatus.AWAITING_UPLOAD))
         return failed or await current(services, job.id)
     queued = await jobs.transition(
         services,

@@ -1,8 +1,11 @@
 """Queue consumers: one per queue, each with its own concurrency, Pillow in a pool.
 
 A message is acked only after the result object and the row are written. A message
-for a job that is finished, cancelled, or held under a live lease is acked and ignored,
-so redelivery is harmless.
+for a finished or cancelled job is acked and ignored, so redelivery is harmless; one for
+a job another claim holds comes back when that lease could have run out (the holder may
+have died). While a job runs its lease is renewed; every write that settles it is
+fenced by the attempt that claimed it, so a worker that lost its lease cannot
+overwrite the state of the one that took over.
 
 Failures are sorted in two: an ImgflowError is the image's (or the request's) fault and
 fails the job at once; anything else is taken as transient (storage, database, network)
@@ -19,7 +22,7 @@ from collections.abc import Callable, Mapping
 
 from imgflow import jobs
 from imgflow.broker import Consumer, DeadLetter, Message, Retry
-from imgflow.domain import JobStatus, QueueName
+from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.models import Job
@@ -29,6 +32,10 @@ from workers.operations import pipeline_from_json
 from workers.pipeline import render
 
 log = logging.getLogger(__name__)
+
+LEASE_MARGIN_SECONDS = 0.5
+"""A deferred message comes back this long after the lease it waited for runs out."""
+HAND_BACK_TIMEOUT_SECONDS = 5.0
 
 
 class Worker:
@@ -46,25 +53,70 @@ class Worker:
             "worker consuming", extra={"concurrency": {q.value: n for q, n in concurrency.items()}}
         )
 
-    async def stop(self, grace_seconds: float = 30.0) -> None:
+    async def stop(self, grace_seconds: float) -> None:
         await asyncio.gather(*(consumer.stop(grace_seconds) for consumer in self.consumers))
         self.consumers = []
 
     async def handle(self, message: Message) -> None:
         job = await jobs.claim(self.services, message.job_id)
         if job is None:
-            log.debug("nothing to do", extra={"job_id": message.job_id})
+            await self.defer_if_held(message.job_id)
             return
         log.info("job started", extra=job_fields(job))
+        lease = asyncio.create_task(self.keep_lease(job), name=f"lease-{job.id}")
+        try:
+            await self.attempt(job)
+        except asyncio.CancelledError:
+            await self.hand_back(job)
+            raise
+        finally:
+            lease.cancel()
+
+    async def attempt(self, job: Job) -> None:
+        """Run the job once and settle it: succeeded, failed, or handed back to retry."""
         try:
             await self.process(job)
         except ImgflowError as error:
-            await jobs.fail(self.services, job.id, error, [JobStatus.PROCESSING])
+            await jobs.fail(self.services, job.id, error, jobs.held(job.attempts))
         except ObjectMissing:
             gone = ImgflowError(ErrorCode.PROCESSING_FAILED, "the source image is gone")
-            await jobs.fail(self.services, job.id, gone, [JobStatus.PROCESSING])
+            await jobs.fail(self.services, job.id, gone, jobs.held(job.attempts))
         except Exception as exc:
             await self.retry_or_fail(job, exc)
+
+    async def defer_if_held(self, job_id: str) -> None:
+        """A message for a job another claim holds: the holder may be dead (this is its
+        message, redelivered after a crash) or alive (a duplicate). Either way the message
+        comes back once the lease could have run out; dropping it would leave a dead
+        holder's job to housekeeping alone."""
+        left = await jobs.lease_left(self.services, job_id)
+        if left is None:
+            log.debug("nothing to do", extra={"job_id": job_id})
+            return
+        log.info("job held by another claim; message deferred", extra={"job_id": job_id})
+        raise Retry(left + LEASE_MARGIN_SECONDS)
+
+    async def keep_lease(self, job: Job) -> None:
+        """Renew the lease while the job runs, so only a dead worker's lease runs out."""
+        every = self.services.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await jobs.renew_lease(self.services, job.id, job.attempts):
+                    log.warning("lease lost: the job was taken over", extra=job_fields(job))
+                    return
+            except Exception:
+                log.warning("could not renew the lease", extra=job_fields(job), exc_info=True)
+
+    async def hand_back(self, job: Job) -> None:
+        """Shutdown deadline passed mid-job: back to QUEUED, attempt not counted, so the
+        next worker starts it at once instead of waiting for the lease to run out."""
+        try:
+            async with asyncio.timeout(HAND_BACK_TIMEOUT_SECONDS):
+                await jobs.release(self.services, job.id, job.attempts, counted=False)
+            log.info("job handed back at shutdown", extra=job_fields(job))
+        except Exception:
+            log.warning("could not hand the job back", extra=job_fields(job), exc_info=True)
 
     async def process(self, job: Job) -> None:
         services = self.services
@@ -76,13 +128,13 @@ class Worker:
         )
         key = result_key(job.id, rendered.info.format)
         await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
-        if await jobs.succeed(services, job.id, key, rendered.info):
+        if await jobs.succeed(services, job.id, job.attempts, key, rendered.info):
             log.info("job succeeded", extra=job_fields(job))
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:
         """Transient trouble: hand the job back for a later try (raises Retry), or, out of
         attempts, fail it and dead-letter its message (raises DeadLetter). Returns only
-        when the job is no longer this worker's to settle (cancelled, reclaimed)."""
+        when the job is no longer this worker's to settle (cancelled, taken over)."""
         log.warning("job attempt %d failed: %r", job.attempts, exc, extra={"job_id": job.id})
         settings = self.services.settings
         if job.attempts >= settings.max_attempts:
@@ -90,10 +142,10 @@ class Worker:
                 ErrorCode.PROCESSING_FAILED,
                 f"gave up after {job.attempts} attempts: {type(exc).__name__}: {exc}",
             )
-            if await jobs.fail(self.services, job.id, error, [JobStatus.PROCESSING]) is None:
+            if await jobs.fail(self.services, job.id, error, jobs.held(job.attempts)) is None:
                 return
             raise DeadLetter(error.message) from exc
-        if await jobs.release(self.services, job.id) is None:
+        if await jobs.release(self.services, job.id, job.attempts) is None:
             return
         delay = backoff_seconds(
             job.attempts, settings.retry_base_seconds, settings.retry_max_seconds

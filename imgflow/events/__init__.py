@@ -1,7 +1,8 @@
 """Live job updates, chosen by URL: in-process fan-out, or Redis pub/sub.
 
 `subscribe` registers before it returns, so a caller that subscribes and then reads
-the current state from the database cannot miss a change made in between.
+the current state from the database cannot miss a change made in between. A backend
+that may lose events (Redis) says so by raising `EventsUnavailable`, never silently.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 Event = dict[str, Any]
+
+
+class EventsUnavailable(ConnectionError):
+    """Live updates are interrupted (Redis unreachable): raised by `subscribe`, or by the
+    iteration of a subscription that may have missed events. The database still holds
+    the truth; subscribe again and re-read it."""
 
 
 class Events(Protocol):

@@ -5,14 +5,16 @@ A Redis subscription holds a whole connection, so subscribers never get their ow
 every local subscriber of that channel. Channels are reference-counted: the first local
 subscriber SUBSCRIBEs, the last one leaving UNSUBSCRIBEs.
 
-If the listener connection drops, the task reconnects with backoff and SUBSCRIBEs again
-to every channel still in use. Events published meanwhile are lost to local subscribers
-(live updates are best effort; the database row is the truth).
+If the listener connection drops, every local subscription ends with
+`EventsUnavailable` (events published meanwhile are lost, so a subscriber must re-read
+the database: the row is the truth) and the task reconnects with backoff; subscribing
+again works once it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import re
@@ -27,7 +29,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from imgflow.events import Event
+from imgflow.events import Event, EventsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,15 @@ IDLE_SECONDS = 30.0
 BACKOFF_MIN = 0.1
 BACKOFF_MAX = 5.0
 
-# Ends a subscriber's iteration when the instance closes.
-_CLOSED = None
-Item = Event | None
+
+class _Signal(enum.Enum):
+    CLOSED = "closed"
+    """The instance closed: the subscriber's iteration ends."""
+    INTERRUPTED = "interrupted"
+    """The listener connection was lost: the iteration raises EventsUnavailable."""
+
+
+Item = Event | _Signal
 
 
 @dataclass(eq=False)
@@ -108,7 +116,7 @@ class RedisEvents:
             with suppress(asyncio.CancelledError):
                 await self._listener
             self._listener = None
-        self._end_subscribers()
+        self._end_subscribers(_Signal.CLOSED)
         await self._drop_pubsub()
         for client in (self._client, self._listener_client):
             if client is not None:
@@ -127,7 +135,12 @@ class RedisEvents:
         name = self._key(channel)
         queue: asyncio.Queue[Item] = asyncio.Queue()
         try:
-            await self._join(name, queue)
+            try:
+                await self._join(name, queue)
+            except EventsUnavailable:
+                raise
+            except (RedisError, OSError, TimeoutError) as exc:
+                raise EventsUnavailable(f"Redis events: cannot subscribe to {name}") from exc
             yield _drain(queue)
         finally:
             await self._leave(name, queue)
@@ -146,7 +159,7 @@ class RedisEvents:
         # Shielded: a subscriber cancelled while waiting must not cancel the future that
         # other subscribers of the same channel are waiting on.
         if not await asyncio.wait_for(asyncio.shield(confirmed), ACK_TIMEOUT):
-            raise RedisConnectionError(f"Redis events: connection lost subscribing to {name}")
+            raise EventsUnavailable(f"Redis events: connection lost subscribing to {name}")
 
     async def _leave(self, name: str, queue: asyncio.Queue[Item]) -> None:
         async with self._lock:
@@ -239,7 +252,7 @@ class RedisEvents:
         return pubsub
 
     async def _lose_connection(self) -> None:
-        self._fail_acks()
+        self._end_subscribers(_Signal.INTERRUPTED)
         await self._drop_pubsub()
 
     async def _drop_pubsub(self) -> None:
@@ -286,11 +299,13 @@ class RedisEvents:
             while name in self._acks:
                 self._confirm(name, ok=False)
 
-    def _end_subscribers(self) -> None:
+    def _end_subscribers(self, signal: _Signal) -> None:
+        """Release every waiter and end every local subscription with `signal`; channels
+        are forgotten, so a reconnect SUBSCRIBEs only to what is joined afresh."""
         self._fail_acks()
         for entry in self._channels.values():
             for queue in entry.queues:
-                queue.put_nowait(_CLOSED)
+                queue.put_nowait(signal)
         self._channels.clear()
 
     # -- helpers -----------------------------------------------------------------------
@@ -307,7 +322,7 @@ class RedisEvents:
         if self._closed or self._listener_client is None:
             raise RuntimeError("RedisEvents is not connected (or closed)")
         if self._pubsub is None:
-            raise RedisConnectionError("Redis events: listener connection is down")
+            raise EventsUnavailable("Redis events: listener connection is down")
         return self._pubsub
 
 
@@ -316,5 +331,10 @@ async def _close_pubsub(pubsub: PubSub) -> None:
 
 
 async def _drain(queue: asyncio.Queue[Item]) -> AsyncIterator[Event]:
-    while (event := await queue.get()) is not _CLOSED:
-        yield event
+    while True:
+        item = await queue.get()
+        if item is _Signal.CLOSED:
+            return
+        if item is _Signal.INTERRUPTED:
+            raise EventsUnavailable("Redis events: connection lost; events may be missing")
+        yield item
