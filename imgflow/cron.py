@@ -2,11 +2,18 @@
 
 Several cron processes may run: arq's `unique` cron jobs take a Redis lock per
 scheduled run, and every housekeeping step is a guarded UPDATE anyway.
+
+arq's worker ends at the first Redis connection error; a Redis restart must not end
+the process, so `supervise` runs it again with backoff until SIGINT/SIGTERM. The
+backends (database, broker, storage) are opened once and outlive those restarts.
 """
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+import asyncio
+import contextlib
+import logging
+import signal
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -18,8 +25,18 @@ from imgflow.notifications import PUBLISH_MAX_TRIES, arq_queue_name, publish_com
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
 
+log = logging.getLogger(__name__)
 Ctx = dict[str, Any]
-EVERY_30_SECONDS = {0, 30}
+RESTART_MIN_SECONDS = 1.0
+RESTART_MAX_SECONDS = 30.0
+CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+def schedule_seconds(interval_seconds: float) -> set[int]:
+    """arq schedules by second of the minute: IMGFLOW_HOUSEKEEPING_INTERVAL_SECONDS (1-60)
+    as those seconds. The default 30 is {0, 30}."""
+    every = max(1, min(60, round(interval_seconds)))
+    return set(range(0, 60, every))
 
 
 async def housekeeping_pass(ctx: Ctx) -> None:
@@ -29,30 +46,71 @@ async def housekeeping_pass(ctx: Ctx) -> None:
     )
 
 
-def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
+def build_worker(services: Services) -> Worker:
+    settings = services.settings
     if not settings.redis_url:
         raise ValueError("imgflow cron needs IMGFLOW_REDIS_URL (arq keeps its schedule in Redis)")
-    stack = AsyncExitStack()
 
     async def startup(ctx: Ctx) -> None:
-        ctx["services"] = await stack.enter_async_context(open_services(settings))
-
-    async def shutdown(ctx: Ctx) -> None:
-        await stack.aclose()
+        ctx["services"] = services
 
     return Worker(
         functions=[func(publish_completion, max_tries=PUBLISH_MAX_TRIES)],
         cron_jobs=[
-            cron(housekeeping_pass, second=EVERY_30_SECONDS, run_at_startup=True, unique=True)
+            cron(
+                housekeeping_pass,
+                second=schedule_seconds(settings.housekeeping_interval_seconds),
+                run_at_startup=True,
+                unique=True,
+            )
         ],
         queue_name=arq_queue_name(settings.namespace),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
-        on_shutdown=shutdown,
-        handle_signals=handle_signals,
+        handle_signals=False,
     )
 
 
 def run(settings: Settings) -> None:
-    """Blocks until SIGINT/SIGTERM (arq installs the handlers)."""
-    build_worker(settings).run()
+    """Blocks until SIGINT/SIGTERM."""
+    if not settings.redis_url:
+        raise SystemExit("imgflow cron needs IMGFLOW_REDIS_URL (arq keeps its schedule in Redis)")
+    asyncio.run(supervise(settings))
+
+
+async def supervise(settings: Settings) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    pause = RESTART_MIN_SECONDS
+    async with open_services(settings) as services:
+        while not stopping.is_set():
+            error = await run_worker(build_worker(services), stopping)
+            if error is None:
+                return
+            log.warning("arq worker stopped (%r); restarting in %.0f s", error, pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), pause)
+            pause = min(pause * 2, RESTART_MAX_SECONDS)
+    log.info("cron stopped")
+
+
+async def run_worker(worker: Worker, stopping: asyncio.Event) -> BaseException | None:
+    """Run `worker` until it fails (returns the error) or `stopping` is set (None)."""
+    main = asyncio.create_task(worker.async_run())
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    error: BaseException | None = None
+    if main.done():
+        error = main.exception() or RuntimeError("arq worker returned")
+    # close() cancels what is running and drops arq's Redis pool; with Redis down it
+    # fails part-way, which only matters for the pool's sockets.
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+            await worker.close()
+    except Exception as exc:
+        log.debug("arq worker close: %r", exc)
+    await asyncio.gather(main, return_exceptions=True)
+    return error

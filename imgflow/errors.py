@@ -44,6 +44,9 @@ class ErrorCode(StrEnum):
     """The worker failed for a reason that is not the image's fault, after retries."""
     JOB_NOT_CANCELLABLE = "JOB_NOT_CANCELLABLE"
     """`cancelJob` on a job a worker has started, or one that has already ended."""
+    UNAVAILABLE = "UNAVAILABLE"
+    """A backend (database, storage) could not be reached; nothing was recorded. Try again
+    later; a submission repeated with the same `idempotencyKey` cannot create two jobs."""
     JOB_NOT_RETRYABLE = "JOB_NOT_RETRYABLE"
     """`retryJob` on a job that is not FAILED, or a direct upload whose file never passed
     the checks (refused, or never sent)."""
@@ -59,3 +62,16 @@ class ImgflowError(Exception):
 
     def __repr__(self) -> str:
         return f"ImgflowError({self.code.value}, {self.message!r})"
+
+
+def is_transient(error: BaseException) -> bool:
+    """An outage rather than a bug: a connection refused, reset or timed out, on any
+    backend. Worth trying again later; not worth a traceback."""
+    from botocore.exceptions import HTTPClientError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(error, DBAPIError):
+        # A killed or refused connection: invalidated by SQLAlchemy (asyncpg's
+        # ConnectionDoesNotExistError, seen through the adapter), or reported as such.
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return isinstance(error, OSError | TimeoutError | HTTPClientError)

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from imgflow import cursors
 from imgflow.domain import JobStatus
-from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.errors import ErrorCode, ImgflowError, is_transient
 from imgflow.events import job_channel, user_channel
 from imgflow.models import IDEMPOTENCY_KEY_MAX, Job, new_id, utcnow
 from imgflow.services import Services
@@ -370,8 +370,11 @@ async def publish_event(services: Services, job: Job) -> None:
     try:
         await services.events.publish(job_channel(job.id), event)
         await services.events.publish(user_channel(job.owner_id), event)
-    except Exception:
-        log.exception("event publish failed", extra={"job_id": job.id})
+    except Exception as exc:
+        if not is_transient(exc):
+            log.exception("event publish failed", extra={"job_id": job.id})
+        else:  # Redis away: expected during an outage, and subscribers re-read the rows
+            log.warning("event publish failed: %r", exc, extra={"job_id": job.id})
 
 
 def job_from_event(event: dict[str, Any]) -> Job:

@@ -76,11 +76,13 @@ class Settings(BaseSettings):
     """Jobs in flight per queue, e.g. `convert=3,rotate=1` (the CLI flag takes the same)."""
     image_threads: int = Field(default=2, ge=1)
     """Threads running Pillow; Pillow releases the GIL, so one per core is the sweet spot."""
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
     """Deliveries of one job before a transient failure becomes final."""
-    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
     """Backoff scale: after the n-th failed attempt the job waits a random time in
-    [0, min(retry_max_seconds, retry_base_seconds * 2**(n-1))] ("full jitter")."""
+    [b/2, b], b = min(retry_max_seconds, retry_base_seconds * 2**(n-1)). With the
+    defaults the four waits add up to at least 15 s (12 s after RabbitMQ's delay tiers):
+    a storage or database outage shorter than that fails no job."""
     retry_max_seconds: float = Field(default=60.0, gt=0)
     """Cap of the backoff bound, however many attempts came before."""
     fault_injection: str = ""

@@ -156,11 +156,13 @@ class Worker:
 def backoff_seconds(
     attempt: int, base: float, cap: float, draw: Callable[[], float] = random.random
 ) -> float:
-    """Exponential backoff with full jitter (uniform in [0, min(cap, base * 2**(n-1))])
-    after the n-th failed attempt: the random spread keeps jobs that failed together
-    (one storage outage) from all coming back at the same instant."""
+    """Exponential backoff with "equal jitter" after the n-th failed attempt: uniform in
+    [bound/2, bound], bound = min(cap, base * 2**(n-1)). The random half keeps jobs that
+    failed together (one storage outage) from all coming back at the same instant; the
+    fixed half guarantees the retries span at least half the sum of the bounds, so a
+    short outage cannot use up every attempt by bad luck."""
     bound = min(cap, base * 2.0 ** max(attempt - 1, 0))
-    return draw() * bound
+    return bound / 2 + draw() * bound / 2
 
 
 def job_fields(job: Job) -> dict[str, object]:

@@ -15,14 +15,29 @@ from workers.runtime import backoff_seconds
 )
 def test_backoff_bound_doubles_up_to_the_cap(attempt: int, bound: float) -> None:
     assert backoff_seconds(attempt, 1.0, 60.0, draw=lambda: 1.0) == bound
-    assert backoff_seconds(attempt, 1.0, 60.0, draw=lambda: 0.0) == 0.0
+    assert backoff_seconds(attempt, 1.0, 60.0, draw=lambda: 0.0) == bound / 2
 
 
-def test_backoff_is_jittered_over_the_whole_range() -> None:
+def test_backoff_is_jittered_over_the_upper_half() -> None:
     delays = [backoff_seconds(4, 0.5, 60.0) for _ in range(500)]
-    assert all(0.0 <= delay <= 4.0 for delay in delays)
-    assert min(delays) < 1.0
-    assert max(delays) > 3.0
+    assert all(2.0 <= delay <= 4.0 for delay in delays)
+    assert min(delays) < 2.5
+    assert max(delays) > 3.5
+
+
+def test_default_retries_outlast_a_short_outage() -> None:
+    """The fixed half of each wait, after rounding to RabbitMQ's delay tiers: an outage
+    shorter than this cannot fail a job, whatever the draw."""
+    settings = Settings()
+    waits = [
+        delay_tier(
+            backoff_seconds(
+                n, settings.retry_base_seconds, settings.retry_max_seconds, draw=lambda: 0.0
+            )
+        )
+        for n in range(1, settings.max_attempts)
+    ]
+    assert sum(waits) >= 12
 
 
 @pytest.mark.parametrize(
