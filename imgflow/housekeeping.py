@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from sqlalchemy import and_
 from sqlmodel import col, select
@@ -17,6 +18,9 @@ from imgflow.services import Services
 
 log = logging.getLogger(__name__)
 REQUEUE_BATCH = 500
+NOTIFY_HORIZON = timedelta(days=1)
+"""Jobs finished longer ago are not announced late: a topic configured today must not
+announce the whole history."""
 
 
 async def requeue_stale(services: Services, older_than_seconds: float) -> int:
@@ -97,11 +101,41 @@ async def sweep_upload(services: Services, job: Job, *, expired: bool) -> None:
         await jobs.fail(services, job.id, error, jobs.in_status(JobStatus.AWAITING_UPLOAD))
 
 
+async def resend_notifications(services: Services) -> int:
+    """Queue again the completion notification of every job that finished a while ago
+    (IMGFLOW_NOTIFY_RESEND_AFTER_SECONDS) and has none published yet, up to a day back.
+    A notification still queued or retrying on arq is not doubled: arq refuses a second
+    job with the same id."""
+    notifier = services.notifier
+    if notifier is None:
+        return 0
+    now = utcnow()
+    query = (
+        select(Job)
+        .where(
+            col(Job.notified_at).is_(None),
+            col(Job.finished_at)
+            <= now - timedelta(seconds=services.settings.notify_resend_after_seconds),
+            col(Job.finished_at) > now - NOTIFY_HORIZON,
+        )
+        .order_by(col(Job.finished_at))
+        .limit(REQUEUE_BATCH)
+    )
+    async with services.sessions() as session:
+        unannounced = list((await session.exec(query)).all())
+    for job in unannounced:
+        await notifier.job_finished(job)
+    if unannounced:
+        log.info("re-queued %d completion notifications", len(unannounced))
+    return len(unannounced)
+
+
 async def run_once(services: Services, requeue_after_seconds: float) -> None:
     """One pass of everything; each step is safe to run concurrently in several processes."""
     await sweep_uploads(services)
     await reclaim_expired(services)
     await requeue_stale(services, requeue_after_seconds)
+    await resend_notifications(services)
 
 
 async def run_forever(services: Services) -> None:

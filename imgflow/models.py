@@ -111,3 +111,5 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = _utc_column(nullable=True)
     finished_at: datetime | None = _utc_column(nullable=True)
     lease_until: datetime | None = _utc_column(nullable=True)
+    notified_at: datetime | None = _utc_column(nullable=True)
+    """When the completion notification was published (SNS); NULL = not yet, or off."""

@@ -7,6 +7,11 @@ Two halves, so SNS never sits in a worker's job path:
   the row and publishes, retrying with backoff while SNS is unreachable.
 
 Off when `IMGFLOW_SNS_NOTIFY_TOPIC_ARN` is unset: no notifier is created at all.
+
+The job row is the outbox: `notified_at` is set once SNS accepted the message, and
+housekeeping queues again every finished job still without it (its arq job lost with
+a Redis that was down or restarted empty). Delivery is therefore at least once: a
+subscriber may see a job's message twice (same `jobId` and `status`), never zero times.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from arq import ArqRedis, Retry, create_pool
 from arq.connections import RedisSettings
+from sqlalchemy import update
+from sqlmodel import col
 
-from imgflow.models import Job
+from imgflow.models import Job, utcnow
 from imgflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -218,6 +225,7 @@ async def publish_completion(ctx: dict[str, Any], job_id: str) -> None:
             log.warning("completion notification for a missing job", extra={"job_id": job_id})
             return
         await notifier.publish(job)
+        await mark_notified(services, job_id)
     except Exception as exc:
         if job_try >= PUBLISH_MAX_TRIES:
             log.exception(
@@ -233,3 +241,9 @@ async def publish_completion(ctx: dict[str, Any], job_id: str) -> None:
             extra={"job_id": job_id},
         )
         raise Retry(defer=delay) from exc
+
+
+async def mark_notified(services: Services, job_id: str) -> None:
+    async with services.sessions() as session:
+        await session.execute(update(Job).where(col(Job.id) == job_id).values(notified_at=utcnow()))
+        await session.commit()

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     requeue_after_seconds: int = Field(default=300, ge=1)
     """QUEUED jobs untouched this long are published again: the safety net for a message
     lost between database and broker (a crash between commit and publish)."""
+    notify_resend_after_seconds: int = Field(default=300, ge=1)
+    """A finished job whose completion notification is still unpublished this long
+    after is queued again by housekeeping (its first one was lost with Redis)."""
     shutdown_grace_seconds: int = Field(default=20, ge=0)
     """On SIGTERM: how long in-flight requests and jobs get to finish; jobs still running
     then are handed back to the queue (not counted as an attempt)."""

@@ -248,3 +248,48 @@ async def test_jobs_finish_while_sns_is_down_and_messages_follow_when_it_is_back
             check_notifications(envelopes, topic_arn, states, deploy.owner_id)
         finally:
             late_moto.stop()
+
+
+@pytest.mark.parametrize("backend", ["services"], indirect=True)
+async def test_a_notification_lost_with_redis_is_queued_again(
+    backend: dict[str, str], tmp_path: Path
+) -> None:
+    """Redis restarted empty between a job's end and the cron's turn (this machine's
+    Redis keeps nothing on disk): the job row still says "not announced", housekeeping
+    queues the message again, and the subscriber gets it once."""
+    import redis
+
+    moto_url = backend["IMGFLOW_S3_ENDPOINT_URL"]
+    topic_arn, subscriber = subscribe(moto_url, f"imgflow-lost-{uuid.uuid4().hex[:8]}")
+    env = {
+        **notify_env(backend, topic_arn, moto_url),
+        "IMGFLOW_NOTIFY_RESEND_AFTER_SECONDS": "2",
+        "IMGFLOW_HOUSEKEEPING_INTERVAL_SECONDS": "1",
+    }
+    api = start_server(tmp_path / "api", env)  # no cron yet: nothing publishes
+    client = await new_user(api.base_url)
+    store = redis.Redis.from_url(backend["IMGFLOW_REDIS_URL"])
+    try:
+        owner = (await client.execute("{ me { id } }"))["me"]["id"]
+        states = await run_jobs(Deployment(client, owner, None, tmp_path))  # type: ignore[arg-type]
+        queue = f"{env['IMGFLOW_NAMESPACE']}:arq"
+        deadline = time.monotonic() + 10
+        while store.zcard(queue) < len(states):  # queued once each (just after the event)...
+            assert time.monotonic() < deadline, api.log()
+            await asyncio.sleep(0.05)
+        for job_id in states:  # ...and lost
+            for key in store.scan_iter(f"arq:*notify:{job_id}:*"):
+                store.delete(key)
+        store.delete(queue)
+
+        deadline = time.monotonic() + 20
+        while store.zcard(queue) < len(states):  # housekeeping notices
+            assert time.monotonic() < deadline, api.log()
+            await asyncio.sleep(0.2)
+        with cron_process(tmp_path / "cron", env):
+            envelopes = subscriber.receive(expected=len(states), timeout=20)
+        check_notifications(envelopes, topic_arn, states, owner)
+    finally:
+        store.close()
+        await client.close()
+        stop_server(api)
