@@ -64,3 +64,11 @@ def test_dockerfile_copies_every_package() -> None:
     copied = set(re.findall(r"^COPY (\w+) ", dockerfile, flags=re.MULTILINE))
     assert copied == {"imgflow", "gql", "resolvers", "workers", "migrations"}
     assert all((ROOT / package / "__init__.py").exists() for package in copied)
+
+
+@pytest.mark.parametrize("name", IMGFLOW_SERVICES)
+def test_docker_waits_out_the_shutdown_grace(name: str) -> None:
+    """`docker compose stop` must not SIGKILL a process still in its grace period."""
+    period = str(SERVICES[name]["stop_grace_period"])
+    assert period.endswith("s")
+    assert int(period[:-1]) >= Settings().shutdown_grace_seconds + 5
