@@ -67,6 +67,7 @@ class ImgflowError(Exception):
 def is_transient(error: BaseException) -> bool:
     """An outage rather than a bug: a connection refused, reset or timed out, on any
     backend. Worth trying again later; not worth a traceback."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import HTTPClientError
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -74,4 +75,4 @@ def is_transient(error: BaseException) -> bool:
         # A killed or refused connection: invalidated by SQLAlchemy (asyncpg's
         # ConnectionDoesNotExistError, seen through the adapter), or reported as such.
         return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
-    return isinstance(error, OSError | TimeoutError | HTTPClientError)
+    return isinstance(error, OSError | TimeoutError | HTTPClientError | BotoConnectionError)

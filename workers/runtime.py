@@ -58,7 +58,7 @@ class Worker:
         self.consumers = []
 
     async def handle(self, message: Message) -> None:
-        job = await jobs.claim(self.services, message.job_id)
+        job = await self.claim(message.job_id)
         if job is None:
             await self.defer_if_held(message.job_id)
             return
@@ -71,6 +71,22 @@ class Worker:
             raise
         finally:
             lease.cancel()
+
+    async def claim(self, job_id: str) -> Job | None:
+        """Claim the job; a shutdown cancelling us mid-claim cannot leave it claimed by
+        nobody (the UPDATE may commit after the cancel): it is then handed back."""
+        claiming = asyncio.ensure_future(jobs.claim(self.services, job_id))
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            try:
+                async with asyncio.timeout(HAND_BACK_TIMEOUT_SECONDS):
+                    job = await claiming
+            except Exception:
+                job = None  # the claim failed (or hangs): nothing of ours to hand back
+            if job is not None:
+                await self.hand_back(job)
+            raise
 
     async def attempt(self, job: Job) -> None:
         """Run the job once and settle it: succeeded, failed, or handed back to retry."""
