@@ -9,8 +9,8 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from gql.errors import ErrorCodes, log_unexpected
-from gql.types import AuthPayload, Job, JobConnection, UploadTicket, User
-from resolvers import mutations, queries, subscriptions
+from gql.types import AuthPayload, Job, JobConnection, SystemStats, UploadTicket, User
+from resolvers import mutations, operations, queries, subscriptions
 
 
 @strawberry.type
@@ -21,6 +21,15 @@ class Query:
     )
     jobs: JobConnection = strawberry.field(
         resolver=queries.list_jobs, description="Your jobs, newest first (Relay-style cursors)."
+    )
+    system_stats: SystemStats = strawberry.field(
+        resolver=operations.system_stats,
+        description="Admin: per-queue depth, throughput and latency, and failures by code, "
+        "over the last `windowMinutes`. Others get FORBIDDEN.",
+    )
+    any_job: Job | None = strawberry.field(
+        resolver=operations.any_job,
+        description="Admin: any user's job by id. Others get FORBIDDEN.",
     )
 
 

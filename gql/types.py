@@ -8,7 +8,7 @@ import strawberry
 
 from gql.context import Info
 from gql.enums import ImageFormat, JobStatus, QueueName
-from imgflow import cursors, models
+from imgflow import admin, cursors, models
 from workers import formats
 
 
@@ -116,10 +116,18 @@ class User:
     id: strawberry.ID
     email: str
     created_at: datetime
+    is_admin: bool = strawberry.field(
+        description="Operators may read systemStats and any user's job (anyJob)."
+    )
 
     @classmethod
     def from_row(cls, row: models.User) -> User:
-        return cls(id=strawberry.ID(row.id), email=row.email, created_at=row.created_at)
+        return cls(
+            id=strawberry.ID(row.id),
+            email=row.email,
+            created_at=row.created_at,
+            is_admin=row.is_admin,
+        )
 
 
 @strawberry.type(description="A bearer token for `Authorization: Bearer <token>`.")
@@ -170,3 +178,42 @@ class UploadTicket:
     url: str
     fields: list[FormField]
     expires_at: datetime
+
+
+@strawberry.type(description="One queue over the stats window (admin).")
+class QueueStats:
+    queue: QueueName
+    queued: int = strawberry.field(description="Jobs waiting now.")
+    processing: int = strawberry.field(description="Jobs a worker holds now.")
+    succeeded: int = strawberry.field(description="Jobs that succeeded in the window.")
+    failed: int = strawberry.field(description="Jobs that failed in the window.")
+    throughput_per_minute: float = strawberry.field(description="Successes per minute.")
+    latency_p50_seconds: float | None = strawberry.field(
+        description="Median submission-to-result time of the window's successes."
+    )
+    latency_p95_seconds: float | None = strawberry.field(
+        description="95th percentile of the same."
+    )
+
+
+@strawberry.type(description="How many failed jobs in the window carry this code.")
+class FailureCount:
+    code: str
+    count: int
+
+
+@strawberry.type(description="What is waiting, what got done, what failed (admin).")
+class SystemStats:
+    window_minutes: int
+    queues: list[QueueStats]
+    failures_by_code: list[FailureCount]
+
+    @classmethod
+    def from_stats(cls, stats: admin.SystemStats) -> SystemStats:
+        return cls(
+            window_minutes=stats.window_minutes,
+            queues=[QueueStats(**vars(queue)) for queue in stats.queues],
+            failures_by_code=[
+                FailureCount(code=code, count=n) for code, n in stats.failures_by_code.items()
+            ],
+        )

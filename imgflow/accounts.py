@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from imgflow.auth import Token, hash_password, issue_token, user_id_from_token, verify_password
+from imgflow.db import SessionFactory
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import User
 from imgflow.services import Services
@@ -34,18 +35,26 @@ def check_password(password: str) -> None:
 
 
 async def register(services: Services, email: str, password: str) -> tuple[User, Token]:
+    user = await create_account(services.sessions, email, password)
+    return user, token_for(services, user)
+
+
+async def create_account(
+    sessions: SessionFactory, email: str, password: str, *, admin: bool = False
+) -> User:
+    """A new account; EMAIL_TAKEN if the address is in use."""
     email = normalise_email(email)
     check_password(password)
     # argon2 is deliberately slow and memory-hard: keep it off the event loop.
     password_hash = await asyncio.to_thread(hash_password, password)
-    user = User(email=email, password_hash=password_hash)
+    user = User(email=email, password_hash=password_hash, is_admin=admin)
     try:
-        async with services.sessions() as session:
+        async with sessions() as session:
             session.add(user)
             await session.commit()
     except IntegrityError:
         raise ImgflowError(ErrorCode.EMAIL_TAKEN, "an account with this email exists") from None
-    return user, token_for(services, user)
+    return user
 
 
 async def login(services: Services, email: str, password: str) -> tuple[User, Token]:
@@ -74,3 +83,8 @@ async def authenticate(services: Services, token: str | None) -> User:
     if user is None or user.disabled:
         raise ImgflowError(ErrorCode.UNAUTHENTICATED, "the account no longer exists or is disabled")
     return user
+
+
+def require_admin(user: User) -> None:
+    if not user.is_admin:
+        raise ImgflowError(ErrorCode.FORBIDDEN, "this needs the admin role")

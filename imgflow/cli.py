@@ -4,6 +4,7 @@ serve          API + workers + housekeeping in one process (any backends)
 api            the GraphQL API alone
 worker         queue consumers alone (health endpoints on --port)
 cron           housekeeping on arq (needs Redis)
+create-user    create an account (--admin: an operator)
 migrate        bring the database schema up to date
 export-schema  write the GraphQL SDL
 loadtest       the reference load test, through the public API
@@ -54,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     cron = commands.add_parser("cron", help="housekeeping on arq's scheduler (needs Redis)")
     cron.set_defaults(run=run_cron)
+
+    create_user = commands.add_parser("create-user", help="create an account (--admin: operator)")
+    create_user.add_argument("email")
+    create_user.add_argument("--admin", action="store_true", help="give it the admin role")
+    create_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (default: ask)"
+    )
+    create_user.set_defaults(run=run_create_user)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(run=run_migrate)
@@ -189,6 +198,41 @@ def run_migrate(args: argparse.Namespace) -> int:
     migrate.upgrade(settings.resolved_database_url)
     print(f"database is at the latest revision: {migrate.redacted(settings.resolved_database_url)}")
     return 0
+
+
+def run_create_user(args: argparse.Namespace) -> int:
+    import asyncio
+    import getpass
+
+    from imgflow import migrate
+    from imgflow.errors import ImgflowError
+
+    settings = load_settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.resolved_database_url)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+    try:
+        user_id = asyncio.run(create_account(settings, args.email, password, args.admin))
+    except ImgflowError as error:
+        raise SystemExit(f"{error.code.value}: {error.message}") from None
+    role = "admin" if args.admin else "user"
+    print(f"created {role} {args.email.strip().lower()} ({user_id})")
+    return 0
+
+
+async def create_account(settings: Settings, email: str, password: str, admin: bool) -> str:
+    from imgflow import accounts
+    from imgflow.db import create_engine, session_factory
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        user = await accounts.create_account(session_factory(engine), email, password, admin=admin)
+    finally:
+        await engine.dispose()
+    return user.id
 
 
 def run_export_schema(args: argparse.Namespace) -> int:

@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     """An account with that email already exists."""
     NOT_FOUND = "NOT_FOUND"
     """The object does not exist, or belongs to someone else."""
+    FORBIDDEN = "FORBIDDEN"
+    """Signed in, but this needs the admin role."""
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     """The upload is larger than the configured byte limit."""
     EMPTY_FILE = "EMPTY_FILE"

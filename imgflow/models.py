@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Dialect, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Dialect, Index, String, UniqueConstraint, false
 from sqlalchemy import DateTime as SADateTime
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
@@ -62,6 +62,8 @@ class User(SQLModel, table=True):
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
     password_hash: str = Field(max_length=255)
     disabled: bool = Field(default=False)
+    is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """Operators: system statistics and any user's job (`imgflow create-user --admin`)."""
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

@@ -1,0 +1,27 @@
+"""Admin-only resolvers: system statistics and any user's job."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql.context import Info
+from gql.types import Job, SystemStats
+from imgflow import accounts, admin, jobs
+from imgflow.errors import ErrorCode, ImgflowError
+
+MAX_WINDOW_MINUTES = 7 * 24 * 60
+
+
+async def system_stats(info: Info, window_minutes: int = 15) -> SystemStats:
+    accounts.require_admin(await info.context.user())
+    if not 1 <= window_minutes <= MAX_WINDOW_MINUTES:
+        raise ImgflowError(
+            ErrorCode.BAD_USER_INPUT, f"windowMinutes must be between 1 and {MAX_WINDOW_MINUTES}"
+        )
+    return SystemStats.from_stats(await admin.system_stats(info.context.services, window_minutes))
+
+
+async def any_job(info: Info, id: strawberry.ID) -> Job | None:
+    accounts.require_admin(await info.context.user())
+    row = await jobs.load(info.context.services, str(id))
+    return Job.from_row(row) if row is not None else None

@@ -1,0 +1,79 @@
+"""Tokens stop working when they should: expired, signed with another secret, or
+naming an account that was disabled or deleted since (over HTTP and WebSocket)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import jwt
+import pytest
+
+from tests.api.test_isolation import server_secret
+from tests.client import Client, GraphQLErrors
+from tests.conftest import Server
+
+ME = "{ me { id } }"
+
+
+async def me_code(client: Client) -> str:
+    try:
+        await client.execute(ME)
+    except GraphQLErrors as errors:
+        return ",".join(errors.codes)
+    return "ok"
+
+
+async def run_sql(server: Server, backend: dict[str, str], sql: str, user_id: str) -> None:
+    """An operator's change straight in the database (there is no API for it)."""
+    url = backend.get("IMGFLOW_DATABASE_URL")
+    if url is None:
+        with sqlite3.connect(server.workdir / "imgflow-data" / "imgflow.db") as db:
+            db.execute(sql.replace("$1", "?"), (user_id,))
+        return
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(sql, user_id)
+    finally:
+        await connection.close()
+
+
+def token(secret: str, user_id: str, expires_in: timedelta) -> str:
+    now = datetime.now(UTC)
+    return jwt.encode({"sub": user_id, "iat": now, "exp": now + expires_in}, secret, "HS256")
+
+
+async def test_expired_or_foreign_tokens_are_refused(server: Server, client: Client) -> None:
+    user_id = (await client.execute(ME))["me"]["id"]
+    secret = server_secret(server)
+    client.token = token(secret, user_id, timedelta(minutes=5))
+    assert await me_code(client) == "ok"  # the control: a token made this way works
+    client.token = token(secret, user_id, timedelta(seconds=-1))
+    assert await me_code(client) == "UNAUTHENTICATED"
+    client.token = token("another-secret-" + "y" * 40, user_id, timedelta(minutes=5))
+    assert await me_code(client) == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["UPDATE users SET disabled = true WHERE id = $1", "DELETE FROM users WHERE id = $1"],
+    ids=["disabled", "deleted"],
+)
+async def test_a_token_dies_with_its_account(
+    server: Server, backend: dict[str, str], client: Client, change: str
+) -> None:
+    user_id = (await client.execute(ME))["me"]["id"]
+    await run_sql(server, backend, change, user_id)
+    assert await me_code(client) == "UNAUTHENTICATED"
+    assert await subscribe_code(client) == "UNAUTHENTICATED"
+
+
+async def subscribe_code(client: Client) -> str:
+    try:
+        async with client.subscription("subscription { jobsUpdated { id } }") as events:
+            async for _ in events:
+                return "an event"
+    except GraphQLErrors as errors:
+        return ",".join(errors.codes)
+    return "completed"
