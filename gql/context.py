@@ -11,6 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from imgflow import accounts
 from imgflow.auth import bearer_token
+from imgflow.limits import Entry
 from imgflow.models import User
 from imgflow.services import Services
 
@@ -21,6 +22,8 @@ class Context:
     request: Request | WebSocket
     connection_params: dict[str, Any] | None = None
     """graphql-transport-ws `connection_init` payload (set by strawberry)."""
+    connection: Entry | None = None
+    """A WebSocket's place among its user's open connections (see gql.connections)."""
     _user: User | None = field(default=None, repr=False)
 
     def token(self) -> str | None:
@@ -35,6 +38,12 @@ class Context:
         if self._user is None:
             self._user = await accounts.authenticate(self.services, self.token())
         return self._user
+
+    @property
+    def client_address(self) -> str | None:
+        """The caller's IP address as the server sees it (a trusted proxy's forwarded one)."""
+        client = self.request.client
+        return client.host if client else None
 
     @property
     def base_url(self) -> str:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
@@ -23,7 +24,12 @@ INTERNAL = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE_MESSAGE = "a backend is unavailable; nothing was recorded: try again shortly"
 
 
-def with_code(error: GraphQLError, code: str, message: str | None = None) -> GraphQLError:
+def with_code(
+    error: GraphQLError,
+    code: str,
+    message: str | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> GraphQLError:
     return GraphQLError(
         message=message if message is not None else error.message,
         nodes=error.nodes,
@@ -31,14 +37,14 @@ def with_code(error: GraphQLError, code: str, message: str | None = None) -> Gra
         positions=error.positions,
         path=error.path,
         original_error=None,
-        extensions={**(error.extensions or {}), "code": code},
+        extensions={**(error.extensions or {}), **(extra or {}), "code": code},
     )
 
 
 def classify(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ImgflowError):
-        return with_code(error, original.code.value, original.message)
+        return with_code(error, original.code.value, original.message, original.extensions)
     if original is None or isinstance(original, GraphQLError):
         code = (error.extensions or {}).get("code") or ErrorCode.BAD_USER_INPUT.value
         return with_code(error, str(code))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gql.errors import ErrorCodes, log_unexpected
@@ -88,9 +89,14 @@ class Schema(strawberry.Schema):
         log_unexpected(errors)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*extensions: Callable[[], SchemaExtension]) -> strawberry.Schema:
+    """The served schema takes the request limits (gql.limits) as `extensions`; the SDL
+    is the same with or without them."""
     return Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes]
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[*extensions, ErrorCodes],
     )
 
 

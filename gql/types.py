@@ -191,9 +191,7 @@ class QueueStats:
     latency_p50_seconds: float | None = strawberry.field(
         description="Median submission-to-result time of the window's successes."
     )
-    latency_p95_seconds: float | None = strawberry.field(
-        description="95th percentile of the same."
-    )
+    latency_p95_seconds: float | None = strawberry.field(description="95th percentile of the same.")
 
 
 @strawberry.type(description="How many failed jobs in the window carry this code.")

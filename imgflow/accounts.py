@@ -8,6 +8,7 @@ import re
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from imgflow import quotas
 from imgflow.auth import Token, hash_password, issue_token, user_id_from_token, verify_password
 from imgflow.db import SessionFactory
 from imgflow.errors import ErrorCode, ImgflowError
@@ -57,14 +58,20 @@ async def create_account(
     return user
 
 
-async def login(services: Services, email: str, password: str) -> tuple[User, Token]:
-    async with services.sessions() as session:
-        user = (
-            await session.exec(select(User).where(User.email == email.strip().lower()))
-        ).one_or_none()
-    valid = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
-    if user is None or not valid or user.disabled:
-        raise ImgflowError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
+async def login(
+    services: Services, email: str, password: str, address: str | None = None
+) -> tuple[User, Token]:
+    """A token for the account; `address` is the client's, for the failed-attempt limit,
+    which is checked first: a refused attempt reads nothing and hashes nothing."""
+    async with quotas.login_attempt(services, email, address):
+        async with services.sessions() as session:
+            user = (
+                await session.exec(select(User).where(User.email == email.strip().lower()))
+            ).one_or_none()
+        hashed = user.password_hash if user else None
+        valid = await asyncio.to_thread(verify_password, hashed, password)
+        if user is None or not valid or user.disabled:
+            raise ImgflowError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
     return user, token_for(services, user)
 
 

@@ -10,26 +10,32 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.types.unset import UnsetType
 
+from gql.connections import LegacyWSHandler, TransportWSHandler
+from gql.connections import admit as admit_connection
 from gql.context import Context
-from gql.schema import schema
+from gql.limits import limits_extension
+from gql.schema import build_schema
 from imgflow import housekeeping, signing, uploads
 from imgflow.db import ping_database
+from imgflow.downloads import download_for
 from imgflow.graphiql import assets_routes, graphiql_html
+from imgflow.http_limits import BodySizeLimit
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
 from imgflow.sns import SnsConfig, Verifier, build_webhook, parse_topics
 from imgflow.storage import ObjectMissing
-from workers.formats import EXTENSIONS
 from workers.runtime import Worker
 
 log = logging.getLogger(__name__)
-MIME_BY_EXTENSION = {ext: fmt.mime_type for fmt, ext in EXTENSIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,18 @@ class Roles:
     housekeeping: bool = True
 
 
+ALL_ROLES = Roles()
+
+
 class GraphQLApp(GraphQL[Context, None]):
+    # WebSockets count against their user's connection limit (gql.connections).
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        await admit_connection(context)
+        return await super().on_ws_connect(context)
+
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         return Context(services=request.app.state.services, request=request)
 
@@ -49,7 +66,7 @@ class GraphQLApp(GraphQL[Context, None]):
         return HTMLResponse(graphiql_html())
 
 
-def create_app(settings: Settings, roles: Roles = Roles()) -> Starlette:
+def create_app(settings: Settings, roles: Roles = ALL_ROLES) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services, sns_verifier(settings) as verifier:
@@ -60,20 +77,38 @@ def create_app(settings: Settings, roles: Roles = Roles()) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
     if roles.api:
-        routes += api_routes()
-    return Starlette(routes=routes, lifespan=lifespan)
+        routes += api_routes(settings)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=http_middleware(settings))
 
 
-def api_routes() -> list[BaseRoute]:
-    graphql = GraphQLApp(schema, multipart_uploads_enabled=True)
+def api_routes(settings: Settings) -> list[BaseRoute]:
+    graphql = GraphQLApp(
+        build_schema(limits_extension(settings)),
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,  # None: GET page 404s
+        allowed_origins=settings.allowed_origins,  # WebSocket handshakes (CORS skips them)
+        multipart_uploads_enabled=True,
+    )
     return [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/files/{key:path}", serve_file, methods=["GET", "HEAD"]),
         Route("/uploads", receive_upload, methods=["POST"]),
         Route("/webhooks/sns", sns_webhook, methods=["POST"]),
-        *assets_routes(),
+        *(assets_routes() if settings.graphiql_enabled else ()),
     ]
+
+
+def http_middleware(settings: Settings) -> list[Middleware]:
+    """CORS outermost, so even a 413 reaches a permitted page readable."""
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        allow_credentials=False,  # bearer tokens, never cookies (see Settings.allowed_origins)
+        max_age=600,
+    )
+    return [cors, Middleware(BodySizeLimit, max_bytes=settings.request_byte_limit)]
 
 
 @contextlib.asynccontextmanager
@@ -103,10 +138,13 @@ async def serve_file(request: Request) -> Response:
         data = await services.storage.get(key)
     except ObjectMissing:
         return refusal(404, "NOT_FOUND", "no such file")
-    extension = key.rsplit(".", 1)[-1] if "." in key else ""
-    media_type = MIME_BY_EXTENSION.get(extension, "application/octet-stream")
-    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
-    return Response(data, media_type=media_type, headers=headers)
+    download = download_for(key)
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": download.disposition,
+        "Cache-Control": "private, max-age=3600",
+    }
+    return Response(data, media_type=download.content_type, headers=headers)
 
 
 @contextlib.asynccontextmanager

@@ -126,7 +126,8 @@ def require_shared_broker(settings: Settings, command: str) -> None:
 
 
 def require_secret(settings: Settings) -> None:
-    """Every process but `serve` needs IMGFLOW_JWT_SECRET set: they must all agree on it."""
+    """Every process needs IMGFLOW_JWT_SECRET set (only a development `serve` makes its
+    own): they must all agree on it. In production a placeholder is refused too."""
     try:
         settings.secret()
     except ValueError as error:
@@ -157,6 +158,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from imgflow.app import Roles
 
     settings = ensure_local_secret(load_settings(args))
+    require_secret(settings)  # production: refused before anything is created or migrated
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     serve_http(settings, args, Roles())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import and_
 from sqlmodel import col
 
-from imgflow import jobs
+from imgflow import jobs, quotas
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import Job, utcnow
@@ -51,6 +51,8 @@ async def retry(services: Services, owner_id: str, job_id: str) -> Job:
     published. Only a job whose source passed the ingest checks: a direct upload
     refused or never received has nothing a worker could process."""
     job = await jobs.get_job(services, owner_id, job_id)
+    if job.status is JobStatus.FAILED and job.source_format is not None:
+        await quotas.check_active_jobs(services, owner_id)  # it would be active again
     retryable = and_(jobs.in_status(JobStatus.FAILED), col(Job.source_format).is_not(None))
     queued = await jobs.transition(
         services,

@@ -6,6 +6,7 @@ A code is part of the public contract: it lands in GraphQL `extensions.code` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -52,15 +53,44 @@ class ErrorCode(StrEnum):
     JOB_NOT_RETRYABLE = "JOB_NOT_RETRYABLE"
     """`retryJob` on a job that is not FAILED, or a direct upload whose file never passed
     the checks (refused, or never sent)."""
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+    """The GraphQL document nests fields deeper than allowed; nothing was executed."""
+    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    """The GraphQL document uses more aliases than allowed; nothing was executed."""
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    """The GraphQL document would resolve too many fields (lists count once per item
+    they may return, `first`); nothing was executed."""
+    QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
+    """The GraphQL document is longer than allowed; it was not even parsed."""
+    INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+    """Schema introspection (`__schema`, `__type`) is turned off on this server."""
+    RATE_LIMITED = "RATE_LIMITED"
+    """Too many requests of one kind in a time window (submissions, failed sign-ins);
+    `extensions.retryAfter` says in how many seconds the next one is accepted."""
+    TOO_MANY_ACTIVE_JOBS = "TOO_MANY_ACTIVE_JOBS"
+    """The user already has the most jobs allowed awaiting an upload, queued or
+    processing; nothing was recorded. Submit again once one has ended."""
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+    """The user already has the most WebSockets allowed open: the new one is closed with
+    4429 and this code as its reason."""
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    """The user already has the most subscriptions allowed running."""
+    TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
+    """Decoding, processing and encoding the image took longer than the per-job time
+    limit; the job failed and is not retried (the same image would take as long)."""
 
 
 class ImgflowError(Exception):
     """A failure with a public code and a message fit for the client."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, extensions: Mapping[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.extensions = dict(extensions or {})
+        """More for the client next to `code` in GraphQL `extensions` (e.g. `retryAfter`)."""
 
     def __repr__(self) -> str:
         return f"ImgflowError({self.code.value}, {self.message!r})"

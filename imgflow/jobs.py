@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from imgflow import cursors
+from imgflow import cursors, quotas
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError, is_transient
 from imgflow.events import job_channel, user_channel
@@ -56,13 +56,16 @@ async def submit(
 
     A refusal raises before anything is stored: no job is left behind. With an
     idempotency key the owner already used, that job is returned and nothing else
-    happens: the key alone decides, whatever the file and pipeline this time.
+    happens: the key alone decides, whatever the file and pipeline this time (and
+    even at the active-jobs limit: the job exists already).
     """
+    await quotas.count_submission(services, owner_id)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
         existing = await by_idempotency_key(services, owner_id, idempotency_key)
         if existing is not None:
             return existing
+    await quotas.check_active_jobs(services, owner_id)
     check_operations(operations, services.settings.max_operations)
     info = await inspect_source(services, data, operations)
     job = new_job(owner_id, info, operations, idempotency_key)

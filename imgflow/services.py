@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imgflow.broker import Broker, open_broker
 from imgflow.db import SessionFactory, create_engine, session_factory
 from imgflow.events import Events, open_events
+from imgflow.limits import Limiter, open_limiter
 from imgflow.notifications import Notifier, open_notifier
 from imgflow.settings import Settings
 from imgflow.storage import Storage, open_storage
+from workers.limits import configure_pillow
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Services:
     """Bounded pool for Pillow work: decode, transform, encode, and ingest probes."""
     notifier: Notifier | None = None
     """Completion notifications; None when no SNS topic is configured."""
+    limiter: Limiter = field(kw_only=True)
+    """Counts for the per-user limits (imgflow.quotas)."""
 
 
 @asynccontextmanager
@@ -43,14 +47,25 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     )
     broker = open_broker(settings.broker_url, namespace=settings.namespace)
     events = open_events(settings.redis_url, namespace=settings.namespace)
+    limiter = open_limiter(settings.redis_url, namespace=settings.namespace)
+    configure_pillow(settings.limits)  # process-wide: once, before any Pillow thread
     pool = ThreadPoolExecutor(max_workers=settings.image_threads, thread_name_prefix="pillow")
     services = Services(
-        settings, engine, session_factory(engine), storage, broker, events, pool, notifier
+        settings,
+        engine,
+        session_factory(engine),
+        storage,
+        broker,
+        events,
+        pool,
+        notifier,
+        limiter=limiter,
     )
     try:
         await storage.connect()
         await broker.connect()
         await events.connect()
+        await limiter.connect()
         if notifier is not None:
             await notifier.connect()
         yield services
@@ -59,6 +74,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await notifier.close()
         await broker.close()
         await events.close()
+        await limiter.close()
         await storage.close()
         pool.shutdown(wait=False, cancel_futures=True)
         await engine.dispose()

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from imgflow import faults
+from imgflow import faults, secret_policy
 from imgflow.domain import QueueName
 from workers.info import Limits
 
-MIN_SECRET_LENGTH = 32
+MIN_SECRET_LENGTH = secret_policy.MIN_SECRET_LENGTH
 DEFAULT_CONCURRENCY = {
     QueueName.ROTATE: 1,
     QueueName.RESIZE: 1,
@@ -107,6 +107,56 @@ class Settings(BaseSettings):
     upload_sweep_after_seconds: float = Field(default=60.0, ge=0)
     """Housekeeping looks for direct uploads nobody announced once they are this old."""
 
+    # --- API hardening ---
+    environment: Literal["development", "production"] = "development"
+    """`production` closes what development leaves open: GraphiQL, introspection, CORS
+    for any origin, and `serve` generating its own signing secret."""
+    graphiql: bool | None = None
+    """Serve the GraphiQL page at GET /graphql; unset = only in development."""
+    introspection: bool | None = None
+    """Answer `__schema` / `__type` queries; unset = only in development."""
+    cors_origins: str = ""
+    """Comma-separated origins browser pages may call the API from (CORS and WebSocket);
+    empty = any origin in development, none in production."""
+    max_request_bytes: int | None = Field(default=None, ge=1)
+    """Largest HTTP request body, refused with 413 before it is read; unset =
+    max_upload_bytes + 1 MiB (room for the multipart framing and the query)."""
+    graphql_max_depth: int = Field(default=10, ge=1)
+    """Deepest nesting of fields in one GraphQL document (fragments add none)."""
+    graphql_max_aliases: int = Field(default=15, ge=0)
+    """Aliases in one GraphQL document: each one resolves its field once more."""
+    graphql_max_complexity: int = Field(default=5000, ge=1)
+    """Fields one GraphQL document may resolve, a field under `jobs(first: n)` counting
+    n times; a full page of 100 jobs with every field costs about 2,800."""
+    graphql_max_query_length: int = Field(default=20_000, ge=1)
+    """Characters in one GraphQL document, refused before parsing."""
+
+    # --- Rate limits and quotas ---
+    submissions_per_minute: int = Field(default=600, ge=1)
+    """`submitImage` and `requestUpload` calls one user may make in any 60 seconds."""
+    max_active_jobs: int = Field(default=100, ge=1)
+    """Jobs one user may have AWAITING_UPLOAD, QUEUED or PROCESSING at once."""
+    login_failures_per_account: int = Field(default=10, ge=1)
+    """Failed sign-ins for one email within `login_window_seconds`; then it is refused
+    (before the password is checked) until the oldest failure leaves the window."""
+    login_failures_per_address: int = Field(default=100, ge=1)
+    """Failed sign-ins from one client address (an IPv6 /64) within the window."""
+    login_window_seconds: int = Field(default=900, ge=1)
+    """The sliding window both sign-in limits count failures in."""
+    max_connections_per_user: int = Field(default=100, ge=1)
+    """WebSockets one user may hold open (counted from `connection_init`)."""
+    max_subscriptions_per_user: int = Field(default=100, ge=1)
+    """Subscriptions one user may have running at once, over any connections."""
+
+    # --- Decoding limits ---
+    max_total_pixels: int = Field(default=100_000_000, ge=1)
+    """Pixels across all frames of one image (frames x width x height), for the source
+    and for every step of the pipeline: all frames are held decoded at once, so this
+    bounds a job's memory (about 4 bytes a pixel) where `max_pixels` is per frame."""
+    job_time_limit_seconds: float = Field(default=60.0, gt=0)
+    """Longest one job's decode + operations + encode may take; past it the job FAILS
+    with TIME_LIMIT_EXCEEDED, never retried, and the worker takes its next job."""
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -133,15 +183,42 @@ class Settings(BaseSettings):
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_pixels=self.max_pixels, max_frames=self.max_frames)
+        return Limits(
+            max_pixels=self.max_pixels,
+            max_frames=self.max_frames,
+            max_total_pixels=self.max_total_pixels,
+            job_time_limit_seconds=self.job_time_limit_seconds,
+        )
+
+    # --- API hardening: what the environment decides ---
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Origins whose pages may call the API. Development allows any: tokens travel
+        in the Authorization header (or the WebSocket's first message), never in
+        cookies, so a foreign page gets nothing a user's browser would add by itself."""
+        listed = tuple(filter(None, (part.strip() for part in self.cors_origins.split(","))))
+        return listed or (() if self.is_production else ("*",))
+
+    @property
+    def request_byte_limit(self) -> int:
+        return self.max_request_bytes or self.max_upload_bytes + 1024 * 1024
 
     def secret(self) -> str:
-        """The signing secret; refuses a missing or short one."""
-        if not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_LENGTH:
-            raise ValueError(
-                f"IMGFLOW_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters"
-            )
-        return self.jwt_secret
+        """The signing secret; refuses a missing or short one, and in production a
+        placeholder (see imgflow.secret_policy)."""
+        return secret_policy.checked(self.jwt_secret, production=self.is_production)
 
 
 def parse_concurrency(text: str) -> dict[QueueName, int]:
@@ -161,8 +238,9 @@ def parse_concurrency(text: str) -> dict[QueueName, int]:
 
 
 def ensure_local_secret(settings: Settings) -> Settings:
-    """For the zero-config `serve`: keep a generated secret in the data directory."""
-    if settings.jwt_secret:
+    """For the zero-config `serve`: keep a generated secret in the data directory.
+    Never in production: every process of a deployment must share one secret, set."""
+    if settings.jwt_secret or settings.is_production:
         return settings
     path = settings.data_dir / "jwt-secret"
     if not path.exists():

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from imgflow import jobs
+from imgflow import jobs, quotas
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import Job, new_id, utcnow
@@ -42,6 +42,7 @@ async def request_upload(
 
     The file name and declared type are only checked for sanity: the format is
     sniffed from the bytes once they arrive."""
+    await quotas.count_submission(services, owner_id)
     for name, value in (("filename", filename), ("contentType", content_type)):
         if not value.strip() or len(value) > MAX_NAME:
             raise ImgflowError(
@@ -49,6 +50,7 @@ async def request_upload(
             )
     settings = services.settings
     jobs.check_operations(operations, settings.max_operations)
+    await quotas.check_active_jobs(services, owner_id)
     job_id = new_id()
     job = Job(
         id=job_id,

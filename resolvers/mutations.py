@@ -24,7 +24,10 @@ async def register(info: Info, email: str, password: str) -> AuthPayload:
 
 
 async def login(info: Info, email: str, password: str) -> AuthPayload:
-    return auth_payload(*await accounts.login(info.context.services, email, password))
+    context = info.context
+    return auth_payload(
+        *await accounts.login(context.services, email, password, context.client_address)
+    )
 
 
 async def submit_image(

@@ -21,7 +21,7 @@ import strawberry
 
 from gql.context import Info
 from gql.types import Job
-from imgflow import jobs
+from imgflow import jobs, quotas
 from imgflow.events import EventsUnavailable, job_channel, user_channel
 from imgflow.models import Job as JobRow
 from imgflow.models import utcnow
@@ -38,14 +38,16 @@ lost contact: events are stamped by other processes' clocks."""
 
 async def job_updated(info: Info, id: strawberry.ID) -> AsyncGenerator[Job, None]:
     user = await info.context.user()
-    async for row in follow_job(info.context.services, user.id, str(id)):
-        yield Job.from_row(row)
+    async with quotas.subscription(info.context.services, user.id):
+        async for row in follow_job(info.context.services, user.id, str(id)):
+            yield Job.from_row(row)
 
 
 async def jobs_updated(info: Info) -> AsyncGenerator[Job, None]:
     user = await info.context.user()
-    async for row in follow_owner(info.context.services, user.id):
-        yield Job.from_row(row)
+    async with quotas.subscription(info.context.services, user.id):
+        async for row in follow_owner(info.context.services, user.id):
+            yield Job.from_row(row)
 
 
 async def follow_job(services: Services, owner_id: str, job_id: str) -> AsyncIterator[JobRow]:

@@ -9,20 +9,21 @@ except the ICC profile, which is part of what the colours mean.
 from __future__ import annotations
 
 import io
+import math
 import struct
-import threading
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
 from imgflow.errors import ErrorCode, ImgflowError
 from workers.formats import ImageFormat
 from workers.info import Limits
+from workers.limits import Deadline, check_frame_pixels, check_total_pixels
 from workers.operations import MAX_SIDE
+from workers.source import PILLOW_PLUGINS, check_frame_sizes, counted_frames, open_as, sniff
 
 Size = tuple[int, int]
 ShrinkHint = Callable[[Size], Size | None]
@@ -40,8 +41,8 @@ ACCEPTED_FORMATS = {
 }
 ANIMATED_FORMATS = frozenset({ImageFormat.GIF, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.AVIF})
 """Formats whose multi-frame files are animations (TIFF pages are not)."""
-_PLUGINS = ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "AVIF"]
-"""Pillow plugins allowed to open uploads (the JPEG plugin also yields MPO)."""
+_PLUGINS = [plugin for plugins in PILLOW_PLUGINS.values() for plugin in plugins]
+"""Pillow plugins that may open our own encoded output (uploads get their sniffed one)."""
 MULTI_FRAME_OUTPUTS = ANIMATED_FORMATS | {ImageFormat.TIFF}
 
 JPEG_QUALITY = 85
@@ -75,17 +76,6 @@ _ORIENTATIONS = {
     8: Image.Transpose.ROTATE_90,
 }
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
-_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "TIFF"),
-    (b"MM\x00+", "TIFF"),
-    (b"BM", "BMP"),
-)
 # What Pillow raises on hostile or damaged data, across its plugins.
 _DECODE_ERRORS = (
     OSError,  # includes UnidentifiedImageError
@@ -97,12 +87,10 @@ _DECODE_ERRORS = (
     LookupError,
     ArithmeticError,
     MemoryError,
-    RecursionError,
+    RuntimeError,  # includes RecursionError; the AVIF decoder's way to say "damaged"
     ImageCms.PyCMSError,
 )
 _SRGB = ImageCms.createProfile("sRGB")
-# warnings.catch_warnings swaps process-wide state; worker threads decode concurrently.
-_OPEN_LOCK = threading.Lock()
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # never hand out a half-grey image
 
@@ -123,20 +111,45 @@ class Decoded:
     """Upright size of the source, before any shrink-on-load."""
 
 
+@dataclass(frozen=True)
+class Header:
+    """What decode knows of a source before loading any pixels."""
+
+    format: ImageFormat
+    sizes: tuple[Size, ...]
+    """Upright size of each frame (TIFF pages differ; an animation's share its canvas)."""
+
+
+Plan = Callable[[Header], None]
+"""Raises to refuse the source from its header, before any frame is decoded."""
+
+
 # --- decode -----------------------------------------------------------------------------
 
 
-def decode(data: bytes, limits: Limits, shrink: ShrinkHint | None = None) -> Decoded:
+def decode(
+    data: bytes,
+    limits: Limits,
+    shrink: ShrinkHint | None = None,
+    *,
+    plan: Plan | None = None,
+    deadline: Deadline | None = None,
+) -> Decoded:
     """Frames of an accepted image; `ImgflowError` for anything else.
 
+    Every size and count the headers declare is checked against `limits` before the
+    first frame is loaded, and `plan` may refuse the image from its header too.
     `shrink` lets a JPEG decode at a reduced scale (libjpeg DCT scaling) when the
     pipeline will scale it down anyway; `Decoded.size` still reports the full size.
+    `deadline` (by default the limits' time limit from now) is checked between frames.
     """
     if not data:
         raise ImgflowError(ErrorCode.EMPTY_FILE, "the file is empty")
+    fmt = _accepted_format(data)
+    clock = deadline or Deadline(limits.job_time_limit_seconds)
     try:
-        with _open(data) as image:
-            return _read(image, limits, shrink)
+        with open_as(data, fmt) as image:
+            return _read(image, data, limits, shrink, plan, clock)
     except ImgflowError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -146,56 +159,52 @@ def decode(data: bytes, limits: Limits, shrink: ShrinkHint | None = None) -> Dec
             ErrorCode.IMAGE_TOO_LARGE, "the image declares too many pixels to decode safely"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise _unidentified(data) from exc
+        raise ImgflowError(
+            ErrorCode.CORRUPT_IMAGE, f"the file starts like a {fmt.value} but cannot be decoded"
+        ) from exc
     except _DECODE_ERRORS as exc:
         raise ImgflowError(
             ErrorCode.CORRUPT_IMAGE, f"the image data is damaged or truncated ({exc})"
         ) from exc
 
 
-def _open(data: bytes) -> ImageFile.ImageFile:
-    # `formats` keeps Pillow from even trying other plugins: EPS would run Ghostscript on
-    # load, and TGA has no magic number, so it would claim random bytes.
-    with _OPEN_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return Image.open(io.BytesIO(data), formats=_PLUGINS)
-
-
-def _unidentified(data: bytes) -> ImgflowError:
-    claimed = _claimed_format(data)
-    if claimed is None:
-        return ImgflowError(
+def _accepted_format(data: bytes) -> ImageFormat:
+    """The sniffed format; anything else never reaches Pillow (EPS would run
+    Ghostscript on load, and TGA has no magic number, so it would claim random bytes)."""
+    fmt = sniff(data)
+    if fmt is None or (fmt is ImageFormat.AVIF and not features.check_module("avif")):
+        raise ImgflowError(
             ErrorCode.UNSUPPORTED_FORMAT,
             "not an image in an accepted format (JPEG, PNG, GIF, WebP, TIFF, BMP, AVIF)",
         )
-    return ImgflowError(
-        ErrorCode.CORRUPT_IMAGE, f"the file starts like a {claimed} but cannot be decoded"
-    )
+    return fmt
 
 
-def _claimed_format(data: bytes) -> str | None:
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
-        return "AVIF"
-    return next((name for magic, name in _MAGIC if data.startswith(magic)), None)
-
-
-def _read(image: ImageFile.ImageFile, limits: Limits, shrink: ShrinkHint | None) -> Decoded:
+def _read(
+    image: ImageFile.ImageFile,
+    data: bytes,
+    limits: Limits,
+    shrink: ShrinkHint | None,
+    plan: Plan | None,
+    deadline: Deadline,
+) -> Decoded:
     fmt = ACCEPTED_FORMATS.get(image.format or "")
-    if fmt is None:  # defence in depth; `formats=` already filtered
+    if fmt is None:  # defence in depth; the sniffed plugin alone opened it
         raise ImgflowError(ErrorCode.UNSUPPORTED_FORMAT, f"{image.format} is not accepted")
-    _check_pixels(image.size, limits, "the image")
-    count = _frame_count(image, fmt, limits)
+    check_frame_pixels(image.size, limits, "the image")
+    count = counted_frames(image, fmt, data, limits)
+    stored = check_frame_sizes(image, fmt, count, limits)
     orientation = _orientation(image, fmt)
     size = _upright(image.size, orientation)
+    if plan is not None:
+        plan(Header(fmt, tuple(_upright(frame, orientation) for frame in stored)))
     if shrink is not None and fmt is ImageFormat.JPEG:
         _shrink_on_load(image, shrink(size), orientation)
-    frames, durations = _load_frames(image, count, limits)
-    frames, icc = _normalise(frames, image.info.get("icc_profile") or None)
+    frames, durations = _load_frames(image, count, limits, deadline)
+    frames, icc = _normalise(frames, image.info.get("icc_profile") or None, deadline)
     animated = fmt in ANIMATED_FORMATS and count > 1
     return Decoded(
-        frames=_upright_frames(frames, orientation),
+        frames=_upright_frames(frames, orientation, deadline),
         durations=tuple(durations) if animated else (0,) * count,
         loop=_plays(image, fmt) if animated else 0,
         format=fmt,
@@ -203,27 +212,6 @@ def _read(image: ImageFile.ImageFile, limits: Limits, shrink: ShrinkHint | None)
         animated=animated,
         size=size,
     )
-
-
-def _check_pixels(size: Size, limits: Limits, what: str) -> None:
-    width, height = size
-    if width * height > limits.max_pixels:
-        raise ImgflowError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"{what} is {width}x{height} = {width * height:,} pixels; "
-            f"the limit is {limits.max_pixels:,}",
-        )
-
-
-def _frame_count(image: Image.Image, fmt: ImageFormat, limits: Limits) -> int:
-    # An MPO's second frame is a gain map or the other eye, not part of the picture.
-    count = 1 if fmt is ImageFormat.JPEG else int(getattr(image, "n_frames", 1))
-    if count > limits.max_frames:
-        raise ImgflowError(
-            ErrorCode.TOO_MANY_FRAMES,
-            f"the image has {count} frames; the limit is {limits.max_frames}",
-        )
-    return count
 
 
 def _orientation(image: Image.Image, fmt: ImageFormat) -> int:
@@ -245,24 +233,31 @@ def _shrink_on_load(image: ImageFile.ImageFile, target: Size | None, orientation
     image.draft(image.mode, (DRAFT_MARGIN * width, DRAFT_MARGIN * height))
 
 
-def _upright_frames(frames: list[Image.Image], orientation: int) -> tuple[Image.Image, ...]:
+def _upright_frames(
+    frames: list[Image.Image], orientation: int, deadline: Deadline
+) -> tuple[Image.Image, ...]:
     transpose = _ORIENTATIONS.get(orientation)
     if transpose is not None:
-        frames = [frame.transpose(transpose) for frame in frames]
+        frames = [frame.transpose(transpose) for frame in deadline.paced(frames, "uprighting")]
     for frame in frames:
         frame.info = {}  # so no encoder can copy EXIF, XMP, comments or text chunks
     return tuple(frames)
 
 
 def _load_frames(
-    image: ImageFile.ImageFile, count: int, limits: Limits
+    image: ImageFile.ImageFile, count: int, limits: Limits, deadline: Deadline
 ) -> tuple[list[Image.Image], list[int]]:
     frames: list[Image.Image] = []
     durations: list[int] = []
+    loaded = 0
     for index in range(count):
         if index:  # seeking to 0 would undo a JPEG draft
+            deadline.check(f"decoding frame {index + 1}")
             image.seek(index)
-            _check_pixels(image.size, limits, f"frame {index + 1}")
+            check_frame_pixels(image.size, limits, f"frame {index + 1}")
+        # Sizes were checked from the headers; a GIF frame can still grow the canvas.
+        loaded += image.width * image.height
+        check_total_pixels(loaded, limits, f"the first {index + 1} frames")
         frames.append(image.copy())  # copy() loads; seek() reuses `image`
         # AVIF only knows a frame's duration once it is loaded.
         durations.append(int(image.info.get("duration") or 0))
@@ -281,12 +276,12 @@ def _plays(image: Image.Image, fmt: ImageFormat) -> int:
 
 
 def _normalise(
-    frames: list[Image.Image], icc: bytes | None
+    frames: list[Image.Image], icc: bytes | None, deadline: Deadline
 ) -> tuple[list[Image.Image], bytes | None]:
     if frames[0].mode == "CMYK":
         # The pixels become sRGB, so a CMYK profile no longer describes them.
-        return [_cmyk_to_rgb(frame, icc) for frame in frames], None
-    frames = [_working_mode(frame) for frame in frames]
+        return [_cmyk_to_rgb(frame, icc) for frame in deadline.paced(frames, "converting")], None
+    frames = [_working_mode(frame) for frame in deadline.paced(frames, "converting")]
     mode = _common_mode({frame.mode for frame in frames})
     return [frame if frame.mode == mode else frame.convert(mode) for frame in frames], icc
 
@@ -316,15 +311,20 @@ def _working_mode(frame: Image.Image) -> Image.Image:
 
 
 def _sixteen_to_eight(frame: Image.Image) -> Image.Image:
-    """I;16*/I gray to L (LA with a tRNS key), scaled: Pillow's convert clips at 255."""
-    values = np.asarray(frame).astype(np.int64)
-    scaled = (np.clip(values, 0, 65_535) + 128) // 257
-    gray = Image.fromarray(scaled.astype(np.uint8))
+    """I;16*/I gray to L (LA with a tRNS key), scaled: Pillow's convert clips at 255.
+
+    Worked in place on one int32 array: 4 bytes a pixel, where int64 temporaries made a
+    50 Mpx frame cost over a gigabyte."""
+    values = np.array(frame, dtype=np.int32)
     key = frame.info.get("transparency")
-    if not isinstance(key, int):
-        return gray
-    alpha = Image.fromarray(np.where(values == key, 0, 255).astype(np.uint8))
-    return Image.merge("LA", (gray, alpha))
+    alpha = None
+    if isinstance(key, int):
+        alpha = Image.fromarray(np.where(values == key, np.uint8(0), np.uint8(255)))
+    np.clip(values, 0, 65_535, out=values)
+    values += 128
+    values //= 257
+    gray = Image.fromarray(values.astype(np.uint8))
+    return gray if alpha is None else Image.merge("LA", (gray, alpha))
 
 
 def _common_mode(modes: set[str]) -> str:
@@ -349,6 +349,7 @@ def encode(
     icc: bytes | None = None,
     *,
     png_compress_level: int = PNG_COMPRESS_LEVEL,
+    deadline: Deadline | None = None,
 ) -> bytes:
     """`frames` written as `fmt`, from pixels only.
 
@@ -356,13 +357,16 @@ def encode(
     formats get the first frame. `loop` is a play count, 0 = forever. `quality` only
     affects JPEG, WebP and AVIF; `png_compress_level` (zlib 0-9) only PNG. The ICC
     profile is embedded where the format carries one and it matches the frames (RGB or
-    gray); GIF and BMP get sRGB pixels instead.
+    gray); GIF and BMP get sRGB pixels instead. `deadline` is checked between frames
+    while they are prepared; the encoder then writes them all in one call.
     """
     frames = list(frames) if fmt in MULTI_FRAME_OUTPUTS else list(frames[:1])
     _check_sides(frames[0].size, fmt)
+    clock = deadline or Deadline(math.inf)
     if fmt in (ImageFormat.GIF, ImageFormat.BMP):
-        frames, icc = [_to_srgb(frame, icc) for frame in frames], None
-    frames = [_encodable(frame, fmt) for frame in frames]
+        frames = [_to_srgb(frame, icc) for frame in clock.paced(frames, "colour-managing")]
+        icc = None
+    frames = [_encodable(frame, fmt) for frame in clock.paced(frames, "preparing")]
     params = _format_params(fmt, quality, _matching_icc(frames[0], icc), png_compress_level)
     if len(frames) > 1:
         params.update(_sequence_params(frames, durations, loop, fmt))

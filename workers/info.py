@@ -26,3 +26,7 @@ class Limits:
     """Largest source (per frame) and output (per frame) pixel count."""
     max_frames: int = 1_000
     """Most frames an animated or multi-page source may have."""
+    max_total_pixels: int = 100_000_000
+    """Most pixels across all frames, of the source and of every step's output."""
+    job_time_limit_seconds: float = 60.0
+    """Longest one job's decode + operations + encode may take."""

@@ -9,51 +9,34 @@ here and is caught by the worker's full decode, which fails the job with CORRUPT
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from io import BytesIO
+from collections.abc import Sequence
 
 from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
 
 from imgflow.errors import ErrorCode, ImgflowError
 from workers.formats import ImageFormat
 from workers.info import ImageInfo, Limits
-from workers.operations import MAX_SIDE, Operation
+from workers.limits import check_frame_pixels, pixel_limit
+from workers.operations import Operation
 from workers.ops import output_size
+from workers.pipeline import check_plan, kept_frames, output_format
+from workers.source import (
+    PILLOW_PLUGINS,
+    check_frame_sizes,
+    counted_frames,
+    ftyp_brands,
+    open_as,
+    png_chunks,
+    sniff,
+)
+
+__all__ = ["PILLOW_PLUGINS", "check_pipeline", "pixel_limit", "planned_size", "probe", "sniff"]
 
 log = logging.getLogger(__name__)
 
 ACCEPTED = "only JPEG, PNG, GIF, WebP, TIFF, BMP and AVIF are accepted"
 
-PILLOW_PLUGINS: dict[ImageFormat, list[str]] = {
-    # The JPEG plugin itself returns an MpoImageFile (format "MPO") for camera JPEGs with
-    # an MPF gain map or preview. "MPO" has no opener of its own: listing it here makes
-    # Image.open raise KeyError once JPEG has refused the file.
-    ImageFormat.JPEG: ["JPEG"],
-    ImageFormat.PNG: ["PNG"],
-    ImageFormat.GIF: ["GIF"],
-    ImageFormat.WEBP: ["WEBP"],
-    ImageFormat.TIFF: ["TIFF"],
-    ImageFormat.BMP: ["BMP"],
-    ImageFormat.AVIF: ["AVIF"],
-}
-"""The only plugins Pillow may try for each sniffed format (never EPS: that runs Ghostscript)."""
-
-_MAGIC: list[tuple[bytes, ImageFormat]] = [
-    (b"\xff\xd8\xff", ImageFormat.JPEG),
-    (b"\x89PNG\r\n\x1a\n", ImageFormat.PNG),
-    (b"GIF87a", ImageFormat.GIF),
-    (b"GIF89a", ImageFormat.GIF),
-    (b"II*\x00", ImageFormat.TIFF),
-    (b"MM\x00*", ImageFormat.TIFF),
-    (b"II+\x00", ImageFormat.TIFF),  # BigTIFF
-    (b"MM\x00+", ImageFormat.TIFF),  # BigTIFF
-    (b"BM", ImageFormat.BMP),
-]
-
-_AVIF_BRANDS = frozenset({b"avif", b"avis"})
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
-_MAX_BRANDS = 64
-"""A real ftyp box lists a handful of brands; don't walk a hostile one further."""
 
 _LOOKALIKES: list[tuple[bytes, str]] = [
     (b"%PDF", "a PDF document"),
@@ -68,30 +51,6 @@ _LOOKALIKES: list[tuple[bytes, str]] = [
 ]
 
 
-def sniff(data: bytes) -> ImageFormat | None:
-    """The real format from the magic bytes alone; None for anything not accepted."""
-    for magic, fmt in _MAGIC:
-        if data.startswith(magic):
-            return fmt
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ImageFormat.WEBP
-    if _AVIF_BRANDS & set(_ftyp_brands(data)):
-        return ImageFormat.AVIF
-    return None
-
-
-def _ftyp_brands(data: bytes) -> list[bytes]:
-    """Major and compatible brands of an ISO-BMFF `ftyp` box at the start, else []."""
-    if data[4:8] != b"ftyp":
-        return []
-    size = int.from_bytes(data[:4], "big")
-    if size == 0:  # the box runs to the end of the file
-        size = len(data)
-    end = min(size, len(data), 16 + 4 * _MAX_BRANDS)
-    compatible = [data[i : i + 4] for i in range(16, end - 3, 4)]
-    return [data[8:12], *compatible]
-
-
 def probe(data: bytes, limits: Limits) -> ImageInfo:
     """Identify the upload and check it against the limits, reading headers only."""
     if not data:
@@ -102,7 +61,7 @@ def probe(data: bytes, limits: Limits) -> ImageInfo:
     if fmt is ImageFormat.AVIF and not features.check_module("avif"):
         raise ImgflowError(ErrorCode.UNSUPPORTED_FORMAT, "AVIF support is not installed")
     try:
-        with Image.open(BytesIO(data), formats=PILLOW_PLUGINS[fmt]) as image:
+        with open_as(data, fmt) as image:
             return _inspect(image, fmt, data, limits)
     except ImgflowError:
         raise
@@ -134,7 +93,7 @@ def _lookalike(data: bytes) -> str | None:
     for magic, name in _LOOKALIKES:
         if data.startswith(magic):
             return name
-    if _HEIF_BRANDS & set(_ftyp_brands(data)):
+    if _HEIF_BRANDS & set(ftyp_brands(data)):
         return "HEIC/HEIF"
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if not head.startswith(b"<"):
@@ -157,54 +116,13 @@ def _inspect(
     image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes, limits: Limits
 ) -> ImageInfo:
     width, height = image.size
-    _check_source_pixels(width, height, limits)
+    check_frame_pixels(image.size, limits, "the image")
     # Read orientation before walking frames: a TIFF's EXIF belongs to its current page.
     if _orientation(image, data) in (5, 6, 7, 8):
         width, height = height, width
-    frames = _frame_count(image, fmt)
-    if frames > limits.max_frames:
-        raise ImgflowError(
-            ErrorCode.TOO_MANY_FRAMES,
-            f"the image has {frames} frames; the limit is {limits.max_frames}",
-        )
-    if fmt is ImageFormat.TIFF and frames > 1:
-        _check_tiff_pages(image, frames, limits)
+    frames = counted_frames(image, fmt, data, limits)
+    check_frame_sizes(image, fmt, frames, limits)
     return ImageInfo(format=fmt, width=width, height=height, frames=frames, bytes=len(data))
-
-
-def _frame_count(image: ImageFile.ImageFile, fmt: ImageFormat) -> int:
-    if fmt is ImageFormat.JPEG:
-        return 1  # an MPO's extra images are previews or gain maps, not frames
-    return int(getattr(image, "n_frames", 1))
-
-
-def pixel_limit(limits: Limits) -> int:
-    """The service limit, never above Pillow's own bomb threshold.
-
-    Pillow only warns between MAX_IMAGE_PIXELS and twice that. Refusing at the threshold
-    ourselves treats the warning as an error without touching the process-wide warnings
-    filters, which other threads in the image pool share.
-    """
-    pillow_limit = Image.MAX_IMAGE_PIXELS
-    return limits.max_pixels if pillow_limit is None else min(limits.max_pixels, pillow_limit)
-
-
-def _check_source_pixels(width: int, height: int, limits: Limits) -> None:
-    limit = pixel_limit(limits)
-    if width * height > limit:
-        raise ImgflowError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"the image is {width} x {height} ({width * height:,} pixels); "
-            f"the limit is {limit:,} pixels",
-        )
-
-
-def _check_tiff_pages(image: ImageFile.ImageFile, frames: int, limits: Limits) -> None:
-    """Pages of a TIFF each have their own size: a small first page can hide a bomb."""
-    for page in range(1, frames):
-        image.seek(page)  # reads the page's IFD, not its pixels
-        _check_source_pixels(*image.size, limits)
-    image.seek(0)
 
 
 def _orientation(image: ImageFile.ImageFile, data: bytes) -> int:
@@ -224,44 +142,23 @@ def _exif(image: ImageFile.ImageFile, data: bytes) -> Image.Exif:
 
 
 def _png_exif_chunk(data: bytes) -> bytes | None:
-    for kind, start, end in _png_chunks(data):
+    for kind, start, end in png_chunks(data):
         if kind == b"eXIf":
             return data[start:end]
     return None
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
-    """(type, data start, data end) of each chunk, by the length fields; no CRC check."""
-    pos = 8
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        yield kind, pos + 8, min(pos + 8 + length, len(data))
-        if kind == b"IEND":
-            return
-        pos += 12 + length
-
-
 def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: Limits) -> None:
-    """Refuse a pipeline whose crop falls outside the image or whose steps grow too big.
+    """Refuse a pipeline whose crop falls outside the image or any of whose steps (the
+    intermediate ones too) would grow too big, per frame or across the frames kept.
 
-    Sizes come from `workers.ops.output_size`, the same rule the worker applies, so what
-    is accepted here is exactly what the worker will produce."""
-    limit = pixel_limit(limits)
-    size = (source.width, source.height)
-    for number, op in enumerate(operations, start=1):
-        try:
-            size = output_size(size, op)
-        except ImgflowError as error:
-            raise ImgflowError(error.code, f"step {number}: {error.message}") from None
-        width, height = size
-        if width * height > limit or max(size) > MAX_SIDE:
-            raise ImgflowError(
-                ErrorCode.IMAGE_TOO_LARGE,
-                f"{op.name} (step {number}): the output would be {width} x {height} "
-                f"({width * height:,} pixels); the limit is {limit:,} pixels "
-                f"and {MAX_SIDE} per side",
-            )
+    This is `workers.pipeline.check_plan`, which the worker runs again from the headers
+    before any pixel work: what is accepted here is what the worker will produce. The
+    one difference: here every frame is taken at the first frame's size, which the
+    worker corrects for TIFF pages of other sizes (refusing before decoding them)."""
+    fmt, _ = output_format(operations, source.format)
+    frames = kept_frames(source.format, source.frames, fmt)
+    check_plan([(source.width, source.height)] * frames, operations, limits)
 
 
 def planned_size(width: int, height: int, operations: Sequence[Operation]) -> tuple[int, int]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from PIL import Image
 
 from imgflow.errors import ErrorCode, ImgflowError
 from workers import ops
-from workers.codec import ANIMATED_FORMATS, Decoded, decode, encode, frame_count
+from workers.codec import ANIMATED_FORMATS, Decoded, Header, decode, encode, frame_count
 from workers.formats import ImageFormat
 from workers.info import ImageInfo, Limits
+from workers.limits import Deadline, pixel_limit
 from workers.operations import MAX_SIDE, Convert, ForceResize, Operation, Resize
 
 Size = tuple[int, int]
@@ -26,25 +31,79 @@ class Rendered:
     info: ImageInfo
 
 
-def render(data: bytes, operations: Sequence[Operation], limits: Limits) -> Rendered:
+def render(
+    data: bytes,
+    operations: Sequence[Operation],
+    limits: Limits,
+    deadline: Deadline | None = None,
+) -> Rendered:
     """Decode `data`, apply `operations` to every frame in order, encode the result.
 
     The output format is the last `Convert`'s, else the source's. Raises `ImgflowError`
-    for a bad source, a crop outside the image, or a result over `limits`.
+    for a bad source, a crop outside the image, a result over `limits`, or work still
+    going at `deadline` (by default `limits.job_time_limit_seconds` from now).
     """
+    deadline = deadline or Deadline(limits.job_time_limit_seconds)
     steps: list[Operation] = [op for op in operations if not isinstance(op, Convert)]
-    decoded = decode(data, limits, shrink=partial(shrink_target, steps))
-    fmt, quality = _output_format(operations, decoded.format)
-    frames = _frames_to_write(decoded, fmt)
+    decoded = decode(
+        data,
+        limits,
+        shrink=partial(shrink_target, steps),
+        plan=partial(_check_header, operations, limits),
+        deadline=deadline,
+    )
+    fmt, quality = output_format(operations, decoded.format)
+    frames = decoded.frames[: kept_frames(decoded.format, len(decoded.frames), fmt)]
     steps = _pin_drafted_resize(steps, decoded, frames[0])
-    _plan(decoded.size, steps, limits)
-    results = [_apply_all(frame, steps) for frame in frames]
-    for result in results:
-        _check_size(result.size, limits)
-    out = encode(results, decoded.durations, decoded.loop, fmt, quality, decoded.icc)
+    results = [_apply_all(frame, steps, deadline) for frame in frames]
+    deadline.check("encoding")
+    out = encode(
+        results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
+    )
     written = frame_count(out) if len(results) > 1 else 1
     width, height = results[0].size
     return Rendered(out, ImageInfo(fmt, width, height, written, len(out)))
+
+
+async def render_in(
+    pool: Executor, data: bytes, operations: Sequence[Operation], limits: Limits
+) -> Rendered:
+    """`render` on a pool thread, given up on once the job's time limit has passed.
+
+    The clock starts when a thread picks the job up: time queued behind other jobs is
+    not this job's. The thread checks the same deadline between steps and stops there
+    by itself; this side stops waiting at the deadline even when one step is still
+    running (a thread cannot be killed), so the job fails on time and the worker's slot
+    is free for the next one. The abandoned step ends within the bound the pixel
+    limits put on one step, then the thread stops at its next check."""
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[Deadline] = loop.create_future()
+
+    def run() -> Rendered:
+        deadline = Deadline(limits.job_time_limit_seconds)
+        loop.call_soon_threadsafe(_resolve, started, deadline)
+        return render(data, operations, limits, deadline)
+
+    work = loop.run_in_executor(pool, run)
+    try:
+        either: set[asyncio.Future[Any]] = {work, started}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not started.done():  # the pool never ran it (shut down): its error says why
+            return await work
+        deadline = started.result()
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), deadline.remaining())
+        except TimeoutError:
+            raise deadline.exceeded("given up while a step was still running") from None
+    finally:
+        # Still queued: dropped. Still running: its late result or error is discarded.
+        work.cancel()
+        started.cancel()
+
+
+def _resolve(started: asyncio.Future[Deadline], deadline: Deadline) -> None:
+    if not started.done():
+        started.set_result(deadline)
 
 
 def shrink_target(steps: Sequence[Operation], size: Size) -> Size | None:
@@ -64,25 +123,75 @@ def shrink_target(steps: Sequence[Operation], size: Size) -> Size | None:
     return target
 
 
-def _output_format(
+def output_format(
     operations: Sequence[Operation], source: ImageFormat
 ) -> tuple[ImageFormat, int | None]:
+    """The format (and quality) written: the last `Convert`'s, else the source's."""
     converts = [op for op in operations if isinstance(op, Convert)]
     if not converts:
         return source, None
     return converts[-1].format, converts[-1].quality
 
 
-def _frames_to_write(decoded: Decoded, fmt: ImageFormat) -> Sequence[Image.Image]:
-    """Only the frames the output keeps, so no work is spent on dropped ones.
+def kept_frames(source: ImageFormat, frames: int, output: ImageFormat) -> int:
+    """How many of the source's frames the output keeps, so no work is spent on the
+    others: animations stay animations in formats that animate, TIFF pages stay pages
+    in TIFF; anything else keeps its first frame."""
+    if source in ANIMATED_FORMATS and frames > 1:
+        return frames if output in ANIMATED_FORMATS else 1
+    return frames if output is ImageFormat.TIFF else 1
 
-    Animations stay animations in formats that animate; TIFF pages stay pages in TIFF.
-    """
-    if decoded.animated and fmt in ANIMATED_FORMATS:
-        return decoded.frames
-    if not decoded.animated and fmt is ImageFormat.TIFF:
-        return decoded.frames
-    return decoded.frames[:1]
+
+def check_plan(sizes: Sequence[Size], operations: Sequence[Operation], limits: Limits) -> None:
+    """Refuse a pipeline from sizes alone, before any pixel work: a crop outside the
+    image at its step, or any step's output over the per-frame limit, a side no codec
+    holds, or the pixel budget across the frames (`sizes`: each kept frame's upright
+    size). Every step's output is held in memory in its turn, so the intermediate steps
+    are checked, not only the last."""
+    counts = Counter(sizes)  # an animation's frames share one size: plan it once
+    for number, op in enumerate(operations, start=1):
+        counts = _step_sizes(counts, op, number)
+        step = f"{op.name} (step {number})"
+        for size in counts:
+            _check_frame_output(size, limits, step)
+        _check_total_output(counts, limits, step)
+
+
+def _step_sizes(counts: Counter[Size], op: Operation, number: int) -> Counter[Size]:
+    after: Counter[Size] = Counter()
+    for size, frames in counts.items():
+        try:
+            after[ops.output_size(size, op)] += frames
+        except ImgflowError as error:
+            raise ImgflowError(error.code, f"step {number}: {error.message}") from None
+    return after
+
+
+def _check_header(operations: Sequence[Operation], limits: Limits, header: Header) -> None:
+    fmt, _ = output_format(operations, header.format)
+    kept = kept_frames(header.format, len(header.sizes), fmt)
+    check_plan(header.sizes[:kept], operations, limits)
+
+
+def _check_frame_output(size: Size, limits: Limits, step: str) -> None:
+    width, height = size
+    limit = pixel_limit(limits)
+    if width * height > limit or max(size) > MAX_SIDE:
+        raise ImgflowError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"{step}: the output would be {width} x {height} ({width * height:,} pixels); "
+            f"the limit is {limit:,} pixels and {MAX_SIDE} per side",
+        )
+
+
+def _check_total_output(counts: Counter[Size], limits: Limits, step: str) -> None:
+    total = sum(width * height * frames for (width, height), frames in counts.items())
+    if total > limits.max_total_pixels:
+        raise ImgflowError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"{step}: the output would be {counts.total()} frames, {total:,} pixels in all; "
+            f"the limit is {limits.max_total_pixels:,} pixels across frames",
+        )
 
 
 def _pin_drafted_resize(
@@ -96,24 +205,8 @@ def _pin_drafted_resize(
     return [ForceResize(width, height), *steps[1:]]
 
 
-def _plan(size: Size, steps: Sequence[Operation], limits: Limits) -> None:
-    """Fail on an oversized result or a misplaced crop before any pixel work."""
+def _apply_all(frame: Image.Image, steps: Sequence[Operation], deadline: Deadline) -> Image.Image:
     for step in steps:
-        size = ops.output_size(size, step)
-        _check_size(size, limits)
-
-
-def _check_size(size: Size, limits: Limits) -> None:
-    width, height = size
-    if width * height > limits.max_pixels or max(size) > MAX_SIDE:
-        raise ImgflowError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"the result would be {width}x{height}; the limit is "
-            f"{limits.max_pixels:,} pixels and {MAX_SIDE} per side",
-        )
-
-
-def _apply_all(frame: Image.Image, steps: Sequence[Operation]) -> Image.Image:
-    for step in steps:
+        deadline.check(step.name)
         frame = ops.apply(frame, step)
     return frame

@@ -29,7 +29,7 @@ from imgflow.models import Job
 from imgflow.services import Services
 from imgflow.storage import ObjectMissing, result_key
 from workers.operations import pipeline_from_json
-from workers.pipeline import render
+from workers.pipeline import render_in
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,10 @@ class Worker:
         self.faults.trip("storage_get")
         source = await services.storage.get(job.source_key)
         operations = pipeline_from_json(job.operations)
-        rendered = await asyncio.get_running_loop().run_in_executor(
-            services.image_pool, render, source, operations, services.settings.limits
+        # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow is
+        # mid-step: the job fails and this slot takes the next message.
+        rendered = await render_in(
+            services.image_pool, source, operations, services.settings.limits
         )
         key = result_key(job.id, rendered.info.format)
         await services.storage.put(key, rendered.data, rendered.info.format.mime_type)

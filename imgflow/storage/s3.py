@@ -17,6 +17,7 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from imgflow.downloads import download_for
 from imgflow.storage import ObjectMissing, UploadForm
 
 DEFAULT_REGION = "us-east-1"
@@ -144,10 +145,17 @@ class S3Storage:
 
     async def url(self, key: str, base_url: str) -> str:
         # Clients download straight from S3, so the API's own base URL plays no part.
+        # The signed URL asks S3 to answer with the file's true type, as an attachment
+        # (see imgflow.downloads), whatever type the object was stored with.
+        download = download_for(key)
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.object_key(key),
+            "ResponseContentType": download.content_type,
+            "ResponseContentDisposition": download.disposition,
+        }
         url = await self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self.object_key(key)},
-            ExpiresIn=self.url_ttl_seconds,
+            "get_object", Params=params, ExpiresIn=self.url_ttl_seconds
         )
         return str(url)
 

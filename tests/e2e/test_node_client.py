@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,7 @@ def npx(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="session")
-def typed_client() -> Iterator[Path]:
+def typed_client() -> Path:
     """Generate the typed documents from schema.graphql and compile with tsc --strict."""
     if shutil.which("node") is None or not (CLIENTS / "node_modules").exists():
         message = (
@@ -54,7 +53,7 @@ def typed_client() -> Iterator[Path]:
     assert generated.returncode == 0, generated.stdout + generated.stderr
     compiled = npx("tsc", "-p", "tsconfig.json")
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    yield CLIENTS / "build" / "src" / "watch.js"
+    return CLIENTS / "build" / "src" / "watch.js"
 
 
 async def test_graphql_ws_client_follows_a_real_job(

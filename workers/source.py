@@ -1,0 +1,143 @@
+"""Opening an upload: its real format from the magic bytes, that one Pillow plugin, and
+its frames counted from headers. Ingest and the worker's decode both start here, so
+they agree on what a file is and how many frames it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from io import BytesIO
+
+from PIL import Image, ImageFile
+
+from imgflow.errors import ErrorCode, ImgflowError
+from workers.formats import ImageFormat
+from workers.info import Limits
+from workers.limits import check_frame_pixels, check_total_pixels
+
+Size = tuple[int, int]
+
+PILLOW_PLUGINS: dict[ImageFormat, list[str]] = {
+    # The JPEG plugin itself returns an MpoImageFile (format "MPO") for camera JPEGs with
+    # an MPF gain map or preview. "MPO" has no opener of its own: listing it here makes
+    # Image.open raise KeyError once JPEG has refused the file.
+    ImageFormat.JPEG: ["JPEG"],
+    ImageFormat.PNG: ["PNG"],
+    ImageFormat.GIF: ["GIF"],
+    ImageFormat.WEBP: ["WEBP"],
+    ImageFormat.TIFF: ["TIFF"],
+    ImageFormat.BMP: ["BMP"],
+    ImageFormat.AVIF: ["AVIF"],
+}
+"""The only plugin Pillow may try for each sniffed format. EPS (which runs Ghostscript),
+PDF, PS and everything else never get a file: bytes that sniff as none of these are
+refused before Pillow sees them."""
+
+_MAGIC: list[tuple[bytes, ImageFormat]] = [
+    (b"\xff\xd8\xff", ImageFormat.JPEG),
+    (b"\x89PNG\r\n\x1a\n", ImageFormat.PNG),
+    (b"GIF87a", ImageFormat.GIF),
+    (b"GIF89a", ImageFormat.GIF),
+    (b"II*\x00", ImageFormat.TIFF),
+    (b"MM\x00*", ImageFormat.TIFF),
+    (b"II+\x00", ImageFormat.TIFF),  # BigTIFF
+    (b"MM\x00+", ImageFormat.TIFF),  # BigTIFF
+    (b"BM", ImageFormat.BMP),
+]
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_MAX_BRANDS = 64
+"""A real ftyp box lists a handful of brands; don't walk a hostile one further."""
+
+
+def sniff(data: bytes) -> ImageFormat | None:
+    """The real format from the magic bytes alone; None for anything not accepted."""
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ImageFormat.WEBP
+    if _AVIF_BRANDS & set(ftyp_brands(data)):
+        return ImageFormat.AVIF
+    return None
+
+
+def ftyp_brands(data: bytes) -> list[bytes]:
+    """Major and compatible brands of an ISO-BMFF `ftyp` box at the start, else []."""
+    if data[4:8] != b"ftyp":
+        return []
+    size = int.from_bytes(data[:4], "big")
+    if size == 0:  # the box runs to the end of the file
+        size = len(data)
+    end = min(size, len(data), 16 + 4 * _MAX_BRANDS)
+    compatible = [data[i : i + 4] for i in range(16, end - 3, 4)]
+    return [data[8:12], *compatible]
+
+
+def open_as(data: bytes, fmt: ImageFormat) -> ImageFile.ImageFile:
+    """Header-only open with the sniffed format's plugin and no other."""
+    return Image.open(BytesIO(data), formats=PILLOW_PLUGINS[fmt])
+
+
+def counted_frames(
+    image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes, limits: Limits
+) -> int:
+    """Frames the file holds, from headers, refused over the limit before any is decoded.
+
+    GIF, TIFF, WebP and AVIF counts come from walking the file (Pillow, libwebp,
+    libavif); an APNG's count is only what its acTL chunk claims, so its frame control
+    chunks are counted too: a file claiming 2 frames while holding 5000 is refused. (One
+    claimed frame makes it a still image: Pillow never decodes the others.)"""
+    if fmt is ImageFormat.JPEG:
+        return 1  # an MPO's extra images are previews or gain maps, not frames
+    declared = int(getattr(image, "n_frames", 1))
+    held = _apng_frames(data) if fmt is ImageFormat.PNG and declared > 1 else declared
+    count = max(declared, held)
+    if count > limits.max_frames:
+        raise ImgflowError(
+            ErrorCode.TOO_MANY_FRAMES,
+            f"the image has {count} frames; the limit is {limits.max_frames}",
+        )
+    if held > declared:
+        raise ImgflowError(
+            ErrorCode.CORRUPT_IMAGE,
+            f"the animation declares {declared} frames but holds {held}",
+        )
+    return count
+
+
+def check_frame_sizes(
+    image: ImageFile.ImageFile, fmt: ImageFormat, count: int, limits: Limits
+) -> list[Size]:
+    """Each frame's stored size as its header declares it, checked one by one and all
+    together before any is loaded. TIFF pages each have their own size (read from their
+    IFDs, no pixels): a small first page can hide a bomb. Other formats' frames share
+    the canvas (a GIF frame that grows it is caught again by the decoder, as it is
+    loaded)."""
+    if fmt is not ImageFormat.TIFF or count == 1:
+        width, height = image.size
+        check_total_pixels(count * width * height, limits, f"the {count} frames")
+        return [image.size] * count
+    sizes = []
+    for page in range(count):
+        image.seek(page)
+        check_frame_pixels(image.size, limits, f"page {page + 1}")
+        sizes.append(image.size)
+    image.seek(0)
+    check_total_pixels(sum(w * h for w, h in sizes), limits, f"the {count} pages")
+    return sizes
+
+
+def _apng_frames(data: bytes) -> int:
+    return sum(1 for kind, _, _ in png_chunks(data) if kind == b"fcTL")
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(type, data start, data end) of each chunk, by the length fields; no CRC check."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        yield kind, pos + 8, min(pos + 8 + length, len(data))
+        if kind == b"IEND":
+            return
+        pos += 12 + length
