@@ -10,7 +10,17 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gql.errors import ErrorCodes, log_unexpected
-from gql.types import AuthPayload, Job, JobConnection, SystemStats, UploadTicket, User
+from gql.operation_metrics import OperationMetrics
+from gql.transport import SubscriptionsOverWebSocket
+from gql.types import (
+    AuthPayload,
+    Job,
+    JobConnection,
+    QueueOverview,
+    SystemStats,
+    UploadTicket,
+    User,
+)
 from resolvers import mutations, operations, queries, subscriptions
 
 
@@ -22,6 +32,12 @@ class Query:
     )
     jobs: JobConnection = strawberry.field(
         resolver=queries.list_jobs, description="Your jobs, newest first (Relay-style cursors)."
+    )
+    queue_stats: QueueOverview = strawberry.field(
+        resolver=queries.queue_overview,
+        description="Every queue's depth and jobs processing now, and its throughput and "
+        "latency over the last `windowMinutes` (1 to 10080); the same figures for everyone, "
+        "refreshed every few seconds.",
     )
     system_stats: SystemStats = strawberry.field(
         resolver=operations.system_stats,
@@ -96,7 +112,7 @@ def build_schema(*extensions: Callable[[], SchemaExtension]) -> strawberry.Schem
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*extensions, ErrorCodes],
+        extensions=[*extensions, SubscriptionsOverWebSocket, OperationMetrics, ErrorCodes],
     )
 
 

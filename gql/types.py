@@ -8,7 +8,7 @@ import strawberry
 
 from gql.context import Info
 from gql.enums import ImageFormat, JobStatus, QueueName
-from imgflow import admin, cursors, models
+from imgflow import admin, cursors, models, queue_stats
 from workers import formats
 
 
@@ -214,4 +214,32 @@ class SystemStats:
             failures_by_code=[
                 FailureCount(code=code, count=n) for code, n in stats.failures_by_code.items()
             ],
+        )
+
+
+@strawberry.type(description="One queue's load: what waits, what runs, how fast it moves.")
+class QueueLoad:
+    queue: QueueName
+    queued: int = strawberry.field(description="Jobs waiting now.")
+    processing: int = strawberry.field(description="Jobs a worker holds now.")
+    throughput_per_minute: float = strawberry.field(
+        description="Jobs that succeeded per minute over the window."
+    )
+    latency_p50_seconds: float | None = strawberry.field(
+        description="Median submission-to-result time of the window's successes; null "
+        "when there were none."
+    )
+    latency_p95_seconds: float | None = strawberry.field(description="95th percentile of the same.")
+
+
+@strawberry.type(description="Every queue's load over the last `windowMinutes`.")
+class QueueOverview:
+    window_minutes: int
+    queues: list[QueueLoad]
+
+    @classmethod
+    def from_overview(cls, overview: queue_stats.QueueOverview) -> QueueOverview:
+        return cls(
+            window_minutes=overview.window_minutes,
+            queues=[QueueLoad(**vars(queue)) for queue in overview.queues],
         )

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from imgflow.domain import JobStatus, QueueName
 from imgflow.models import Job, utcnow
-from imgflow.services import Services
+
+if TYPE_CHECKING:  # for annotations only: Services holds imgflow.queue_stats' cache
+    from imgflow.services import Services
 
 LATENCY_SAMPLE = 50_000
 """Most finished jobs (the latest) the window's figures are computed over."""

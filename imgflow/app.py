@@ -29,6 +29,8 @@ from imgflow.db import ping_database
 from imgflow.downloads import download_for
 from imgflow.graphiql import assets_routes, graphiql_html
 from imgflow.http_limits import BodySizeLimit
+from imgflow.live import live_routes
+from imgflow.metrics_endpoint import metrics_route
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
 from imgflow.sns import SnsConfig, Verifier, build_webhook, parse_topics
@@ -76,6 +78,9 @@ def create_app(settings: Settings, roles: Roles = ALL_ROLES) -> Starlette:
                 yield
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    if settings.metrics_enabled:
+        # Every process on its own port (see imgflow.metrics); queue depth where the API is.
+        routes.append(metrics_route(queue_depth=roles.api))
     if roles.api:
         routes += api_routes(settings)
     return Starlette(routes=routes, lifespan=lifespan, middleware=http_middleware(settings))
@@ -95,6 +100,7 @@ def api_routes(settings: Settings) -> list[BaseRoute]:
         Route("/uploads", receive_upload, methods=["POST"]),
         Route("/webhooks/sns", sns_webhook, methods=["POST"]),
         *(assets_routes() if settings.graphiql_enabled else ()),
+        *live_routes(settings),  # an app, not a dev tool: on in production too
     ]
 
 

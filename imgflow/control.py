@@ -7,6 +7,8 @@ loser sees the state the winner left.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import and_
 from sqlmodel import col
 
@@ -16,6 +18,7 @@ from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
 
+log = logging.getLogger(__name__)
 CANCELLABLE = (JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED)
 """Not started yet. A PROCESSING job is not interrupted: the worker holds pixels and a
 lease, and cutting it short would leave a half-written result for nothing."""
@@ -35,6 +38,7 @@ async def cancel(services: Services, owner_id: str, job_id: str) -> Job:
         finished_at=utcnow(),
     )
     if cancelled is not None:
+        log.info("job cancelled", extra={"job_id": job.id})
         return cancelled
     current = await jobs.load(services, job.id) or job
     if current.status is JobStatus.CANCELLED:
@@ -68,6 +72,7 @@ async def retry(services: Services, owner_id: str, job_id: str) -> Job:
     )
     if queued is None:
         raise not_retryable(await jobs.load(services, job.id) or job)
+    log.info("job queued again by its owner", extra={"job_id": job.id})
     await jobs.enqueue(services, queued)
     return queued
 

@@ -69,6 +69,7 @@ async def reclaim(services: Services, job: Job) -> None:
         services, job.id, expired, status=JobStatus.QUEUED, lease_until=None
     )
     if released is not None:
+        log.warning("lease ran out: job queued again", extra={"job_id": job.id})
         await jobs.enqueue(services, released)
 
 

@@ -73,6 +73,7 @@ async def submit(
     if winner is not None:
         return winner
     await publish_event(services, job)
+    log.info("job submitted", extra={"job_id": job.id, "queue": job.queue.value})
     await enqueue(services, job)
     return job
 
@@ -180,10 +181,13 @@ def new_job(
 async def enqueue(services: Services, job: Job) -> None:
     """Hand the job to the broker. A failure here is logged, not raised: the row is
     committed, and housekeeping re-publishes QUEUED jobs that no worker took."""
+    extra = {"job_id": job.id, "queue": job.queue.value}
     try:
         await services.broker.publish(job.queue, job.id)
     except Exception:
-        log.exception("publish failed; housekeeping will re-queue", extra={"job_id": job.id})
+        log.exception("publish failed; housekeeping will re-queue", extra=extra)
+    else:
+        log.info("job published", extra=extra)
 
 
 async def get_job(services: Services, owner_id: str, job_id: str) -> Job:
@@ -251,8 +255,13 @@ async def transition(
         await session.commit()
     if job is not None:
         await publish_event(services, job)
-        if job.status.is_terminal and services.notifier is not None:
-            await services.notifier.job_finished(job)  # only enqueues; never raises
+        if job.status.is_terminal:
+            # Counted here, where the guarded UPDATE matched: once per job ending, in
+            # whichever process ended it. No transition leaves a terminal status but
+            # retryJob's, after which the job may end (and count) again.
+            services.metrics.job_finished(job)
+            if services.notifier is not None:
+                await services.notifier.job_finished(job)  # only enqueues; never raises
     return job
 
 

@@ -13,7 +13,9 @@ from imgflow.broker import Broker, open_broker
 from imgflow.db import SessionFactory, create_engine, session_factory
 from imgflow.events import Events, open_events
 from imgflow.limits import Limiter, open_limiter
+from imgflow.metrics import Metrics
 from imgflow.notifications import Notifier, open_notifier
+from imgflow.queue_stats import RecentOverviews
 from imgflow.settings import Settings
 from imgflow.storage import Storage, open_storage
 from workers.limits import configure_pillow
@@ -33,6 +35,10 @@ class Services:
     """Completion notifications; None when no SNS topic is configured."""
     limiter: Limiter = field(kw_only=True)
     """Counts for the per-user limits (imgflow.quotas)."""
+    metrics: Metrics = field(kw_only=True)
+    """This process's Prometheus metrics (imgflow.metrics), served at /metrics."""
+    queue_overviews: RecentOverviews = field(default_factory=RecentOverviews, kw_only=True)
+    """The public queue figures, kept a few seconds (imgflow.queue_stats)."""
 
 
 @asynccontextmanager
@@ -60,6 +66,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         pool,
         notifier,
         limiter=limiter,
+        metrics=Metrics(settings.metrics_max_operation_names),
     )
     try:
         await storage.connect()

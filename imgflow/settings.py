@@ -157,6 +157,17 @@ class Settings(BaseSettings):
     """Longest one job's decode + operations + encode may take; past it the job FAILS
     with TIME_LIMIT_EXCEEDED, never retried, and the worker takes its next job."""
 
+    # --- Observability ---
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at GET /metrics on every HTTP port (api, worker, serve).
+    Turn off where that port is public and no proxy keeps /metrics to the inside."""
+    metrics_max_operation_names: int = Field(default=100, ge=0)
+    """Distinct GraphQL operation names one process counts separately; names are chosen
+    by clients, so later ones are counted as `other` (each name is a time series)."""
+    queue_stats_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a `queueStats` answer is reused for the same window: any signed-in user
+    may ask, and each answer reads up to 50,000 job rows."""
+
     log_level: str = "INFO"
     log_json: bool = False
 

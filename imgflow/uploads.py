@@ -67,6 +67,7 @@ async def request_upload(
     async with services.sessions() as session:
         session.add(job)
         await session.commit()
+    log.info("upload requested", extra={"job_id": job.id, "queue": job.queue.value})
     await jobs.publish_event(services, job)
     return UploadTicket(job, form, (utcnow() + timedelta(seconds=ttl)).replace(microsecond=0))
 
@@ -113,6 +114,7 @@ async def accept(services: Services, job: Job) -> Job:
     )
     if queued is None:  # accepted meanwhile by the other path (event or confirmation)
         return await current(services, job.id)
+    log.info("upload accepted", extra={"job_id": job.id, "queue": queued.queue.value})
     await jobs.enqueue(services, queued)
     return queued
 

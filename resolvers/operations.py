@@ -12,12 +12,17 @@ from imgflow.errors import ErrorCode, ImgflowError
 MAX_WINDOW_MINUTES = 7 * 24 * 60
 
 
-async def system_stats(info: Info, window_minutes: int = 15) -> SystemStats:
-    accounts.require_admin(await info.context.user())
+def check_window(window_minutes: int) -> None:
+    """The stats window both `systemStats` and `queueStats` accept."""
     if not 1 <= window_minutes <= MAX_WINDOW_MINUTES:
         raise ImgflowError(
             ErrorCode.BAD_USER_INPUT, f"windowMinutes must be between 1 and {MAX_WINDOW_MINUTES}"
         )
+
+
+async def system_stats(info: Info, window_minutes: int = 15) -> SystemStats:
+    accounts.require_admin(await info.context.user())
+    check_window(window_minutes)
     return SystemStats.from_stats(await admin.system_stats(info.context.services, window_minutes))
 
 

@@ -6,9 +6,10 @@ import strawberry
 
 from gql.context import Info
 from gql.enums import JobStatus
-from gql.types import Job, JobConnection, User
-from imgflow import jobs
+from gql.types import Job, JobConnection, QueueOverview, User
+from imgflow import jobs, queue_stats
 from imgflow.errors import ErrorCode, ImgflowError
+from resolvers.operations import check_window
 
 MAX_PAGE = 100
 
@@ -45,3 +46,11 @@ async def list_jobs(
         status,
     )
     return JobConnection.from_rows(page.jobs, page.has_next_page)
+
+
+async def queue_overview(info: Info, window_minutes: int = 15) -> QueueOverview:
+    """For any signed-in user: per-queue figures only, nothing per user or per code."""
+    await info.context.user()
+    check_window(window_minutes)
+    overview = await queue_stats.queue_overview(info.context.services, window_minutes)
+    return QueueOverview.from_overview(overview)

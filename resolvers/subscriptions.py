@@ -38,16 +38,20 @@ lost contact: events are stamped by other processes' clocks."""
 
 async def job_updated(info: Info, id: strawberry.ID) -> AsyncGenerator[Job, None]:
     user = await info.context.user()
-    async with quotas.subscription(info.context.services, user.id):
-        async for row in follow_job(info.context.services, user.id, str(id)):
-            yield Job.from_row(row)
+    services = info.context.services
+    async with quotas.subscription(services, user.id):
+        with services.metrics.subscription("jobUpdated"):
+            async for row in follow_job(services, user.id, str(id)):
+                yield Job.from_row(row)
 
 
 async def jobs_updated(info: Info) -> AsyncGenerator[Job, None]:
     user = await info.context.user()
-    async with quotas.subscription(info.context.services, user.id):
-        async for row in follow_owner(info.context.services, user.id):
-            yield Job.from_row(row)
+    services = info.context.services
+    async with quotas.subscription(services, user.id):
+        with services.metrics.subscription("jobsUpdated"):
+            async for row in follow_owner(services, user.id):
+                yield Job.from_row(row)
 
 
 async def follow_job(services: Services, owner_id: str, job_id: str) -> AsyncIterator[JobRow]:

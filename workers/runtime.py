@@ -21,7 +21,7 @@ import random
 from collections.abc import Callable, Mapping
 
 from imgflow import jobs
-from imgflow.broker import Consumer, DeadLetter, Message, Retry
+from imgflow.broker import Consumer, DeadLetter, Handler, Message, Retry
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
@@ -46,8 +46,11 @@ class Worker:
 
     async def start(self, concurrency: Mapping[QueueName, int]) -> None:
         for queue, count in concurrency.items():
+            self.services.metrics.worker_slots(queue, count)
             if count > 0:
-                consumer = await self.services.broker.consume(queue, count, self.handle)
+                consumer = await self.services.broker.consume(
+                    queue, count, self.counted_handler(queue)
+                )
                 self.consumers.append(consumer)
         log.info(
             "worker consuming", extra={"concurrency": {q.value: n for q, n in concurrency.items()}}
@@ -56,6 +59,17 @@ class Worker:
     async def stop(self, grace_seconds: float) -> None:
         await asyncio.gather(*(consumer.stop(grace_seconds) for consumer in self.consumers))
         self.consumers = []
+
+    def counted_handler(self, queue: QueueName) -> Handler:
+        """`handle`, counted among the queue's busy slots while it runs (however it ends).
+        A message names only its job: the queue is known from the consumer it came to."""
+        metrics = self.services.metrics
+
+        async def handle(message: Message) -> None:
+            with metrics.busy(queue):
+                await self.handle(message)
+
+        return handle
 
     async def handle(self, message: Message) -> None:
         job = await self.claim(message.job_id)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.client import Client, GraphQLErrors
+from tests.conftest import Server
 from tests.imaging import quadrants
 from tests.imaging import to_bytes as encode
 
@@ -123,3 +124,17 @@ async def test_result_links_are_signed(client: Client) -> None:
     assert (await client.http.get(other_key)).status_code == 403
     expired = url.split("?")[0] + "?expires=1&signature=" + url.split("signature=")[1]
     assert (await client.http.get(expired)).status_code == 403
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+async def test_a_subscription_over_http_is_refused_with_a_code(
+    server: Server, client: Client, signed_in: bool
+) -> None:
+    """Only WebSockets carry subscriptions; over HTTP the answer says so (no internal
+    error, and no traceback in the server log: the `server` fixture checks that)."""
+    if not signed_in:
+        client.token = None
+    body = await client.raw("subscription { jobsUpdated { id } }")
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert "WebSocket" in body["errors"][0]["message"]
