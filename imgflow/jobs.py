@@ -249,6 +249,12 @@ async def transition(
 ) -> Job | None:
     """One guarded UPDATE ... RETURNING; None when the job was not in an allowed state."""
     values.setdefault("updated_at", utcnow())
+    status = values.get("status")
+    if isinstance(status, JobStatus) and status.is_terminal:
+        # The notification outbox: NULL means an announcement is owed (set once SNS took
+        # it); with notifications off nothing is owed, so turning them on later does not
+        # announce the history.
+        values["notified_at"] = None if services.notifier is not None else values["updated_at"]
     statement = update(Job).where(col(Job.id) == job_id, allowed).values(**values).returning(Job)
     async with services.sessions() as session:
         job = (await session.scalars(statement)).one_or_none()
