@@ -8,7 +8,7 @@ import strawberry
 
 from gql.context import Info
 from gql.enums import ImageFormat, JobStatus, QueueName
-from imgflow import admin, cursors, models, queue_stats
+from imgflow import admin, cursors, models
 from workers import formats
 
 
@@ -238,8 +238,19 @@ class QueueOverview:
     queues: list[QueueLoad]
 
     @classmethod
-    def from_overview(cls, overview: queue_stats.QueueOverview) -> QueueOverview:
+    def from_stats(cls, stats: admin.SystemStats) -> QueueOverview:
+        """The public part of the admin's figures: no per-code counts."""
         return cls(
-            window_minutes=overview.window_minutes,
-            queues=[QueueLoad(**vars(queue)) for queue in overview.queues],
+            window_minutes=stats.window_minutes,
+            queues=[
+                QueueLoad(
+                    queue=q.queue,
+                    queued=q.queued,
+                    processing=q.processing,
+                    throughput_per_minute=q.throughput_per_minute,
+                    latency_p50_seconds=q.latency_p50_seconds,
+                    latency_p95_seconds=q.latency_p95_seconds,
+                )
+                for q in stats.queues
+            ],
         )

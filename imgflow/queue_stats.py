@@ -15,51 +15,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imgflow import admin
-from imgflow.domain import QueueName
 
 if TYPE_CHECKING:  # Services holds the cache below: imported for annotations only
     from imgflow.services import Services
 
 
-@dataclass(frozen=True)
-class QueueLoad:
-    queue: QueueName
-    queued: int
-    processing: int
-    throughput_per_minute: float
-    latency_p50_seconds: float | None
-    latency_p95_seconds: float | None
-
-
-@dataclass(frozen=True)
-class QueueOverview:
-    window_minutes: int
-    queues: list[QueueLoad]
-
-
-async def queue_overview(services: Services, window_minutes: int) -> QueueOverview:
-    """The figures for this window, at most IMGFLOW_QUEUE_STATS_CACHE_SECONDS old."""
+async def queue_overview(services: Services, window_minutes: int) -> admin.SystemStats:
+    """The figures for this window, at most IMGFLOW_QUEUE_STATS_CACHE_SECONDS old. The
+    admin's figures whole: what a user may see of them is the GraphQL type's choice."""
     ttl = services.settings.queue_stats_cache_seconds
 
-    async def read() -> QueueOverview:
-        return overview_of(await admin.system_stats(services, window_minutes))
+    async def read() -> admin.SystemStats:
+        return await admin.system_stats(services, window_minutes)
 
     return await services.queue_overviews.get(window_minutes, ttl, read)
-
-
-def overview_of(stats: admin.SystemStats) -> QueueOverview:
-    queues = [
-        QueueLoad(
-            queue=q.queue,
-            queued=q.queued,
-            processing=q.processing,
-            throughput_per_minute=q.throughput_per_minute,
-            latency_p50_seconds=q.latency_p50_seconds,
-            latency_p95_seconds=q.latency_p95_seconds,
-        )
-        for q in stats.queues
-    ]
-    return QueueOverview(stats.window_minutes, queues)
 
 
 class RecentOverviews:
@@ -70,8 +39,8 @@ class RecentOverviews:
         self.entries: dict[int, Entry] = {}
 
     async def get(
-        self, window_minutes: int, ttl: float, read: Callable[[], Awaitable[QueueOverview]]
-    ) -> QueueOverview:
+        self, window_minutes: int, ttl: float, read: Callable[[], Awaitable[admin.SystemStats]]
+    ) -> admin.SystemStats:
         now = time.monotonic()
         entry = self.entries.get(window_minutes)
         if entry is None or now - entry.started > ttl:
@@ -89,7 +58,7 @@ class RecentOverviews:
             if now - entry.started > ttl and entry.task.done():
                 del self.entries[window]
 
-    def forget_failed(self, window_minutes: int, task: asyncio.Task[QueueOverview]) -> None:
+    def forget_failed(self, window_minutes: int, task: asyncio.Task[admin.SystemStats]) -> None:
         """A failed read is not kept: the next caller tries again. (Reading the exception
         here also spares the log a "never retrieved" complaint when no caller is left.)"""
         if task.cancelled() or task.exception() is not None:
@@ -101,4 +70,4 @@ class RecentOverviews:
 @dataclass(frozen=True)
 class Entry:
     started: float
-    task: asyncio.Task[QueueOverview]
+    task: asyncio.Task[admin.SystemStats]

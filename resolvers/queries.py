@@ -52,5 +52,5 @@ async def queue_overview(info: Info, window_minutes: int = 15) -> QueueOverview:
     """For any signed-in user: per-queue figures only, nothing per user or per code."""
     await info.context.user()
     check_window(window_minutes)
-    overview = await queue_stats.queue_overview(info.context.services, window_minutes)
-    return QueueOverview.from_overview(overview)
+    stats = await queue_stats.queue_overview(info.context.services, window_minutes)
+    return QueueOverview.from_stats(stats)

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from imgflow.admin import SystemStats
 from imgflow.domain import JobStatus, QueueName
 from imgflow.metrics import Metrics, OperationNames
 from imgflow.models import Job
-from imgflow.queue_stats import QueueOverview, RecentOverviews
+from imgflow.queue_stats import RecentOverviews
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -102,12 +103,12 @@ class Reads:
         self.count = 0
         self.fail = False
 
-    async def read(self) -> QueueOverview:
+    async def read(self) -> SystemStats:
         self.count += 1
         await asyncio.sleep(0.01)  # long enough for concurrent callers to overlap
         if self.fail:
             raise ConnectionError("database away")
-        return QueueOverview(window_minutes=15, queues=[])
+        return SystemStats(window_minutes=15, queues=[], failures_by_code={})
 
 
 async def test_queue_overviews_are_read_once_per_interval() -> None:
