@@ -58,8 +58,7 @@ def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *a
 
     remember_namespace(env_overrides)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
-    env.update(env_overrides)
+    env = process_env(env_overrides)
     log_path = workdir / "server.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
@@ -78,6 +77,25 @@ def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *a
         server.process.wait()
         raise
     return server
+
+
+def process_env(overrides: dict[str, str]) -> dict[str, str]:
+    """The environment of an imgflow process: this one's, but no IMGFLOW_* setting except
+    the given ones (a developer's own settings must not leak into a test)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
+    return {**base, **overrides}
+
+
+def migrate(env_overrides: dict[str, str], workdir: Path) -> None:
+    """`imgflow migrate` with the given settings, before processes that do not migrate."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "imgflow.cli", "migrate"],
+        env=process_env(env_overrides),
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+    )
 
 
 def wait_healthy(server: Server, timeout: float = 30.0) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.conftest import new_user, start_imgflow, stop_server
+from tests.conftest import migrate, new_user, start_imgflow, stop_server
 from tests.imaging import quadrants
 from tests.imaging import to_bytes as encode
 
@@ -32,9 +32,7 @@ async def test_cron_requeues_lost_and_reclaims_abandoned_jobs(
 ) -> None:
     namespace = f"cron-{uuid.uuid4().hex[:8]}"
     env = {**backend, "IMGFLOW_NAMESPACE": namespace}
-    subprocess.run(
-        [sys.executable, "-m", "imgflow.cli", "migrate"], env={**os.environ, **env}, check=True
-    )
+    migrate(env, tmp_path)
 
     # Accept two jobs while no worker runs, then lose their messages.
     api = start_imgflow(tmp_path / "api", env, "api")

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.backends import postgres_database
 from tests.client import Client, GraphQLErrors
-from tests.conftest import Server, new_user, start_imgflow, start_server, stop_server
+from tests.conftest import Server, migrate, new_user, start_imgflow, start_server, stop_server
 from tests.imaging import quadrants, to_bytes
 
 QUEUES = ("ROTATE", "RESIZE", "FORCE_RESIZE", "CONVERT")
@@ -239,13 +236,7 @@ def api_and_worker(backend: dict[str, str], tmp_path: Path) -> Iterator[tuple[Se
         "IMGFLOW_NAMESPACE": f"metrics-{uuid.uuid4().hex[:8]}",
         "IMGFLOW_LOG_JSON": "true",
     }
-    subprocess.run(
-        [sys.executable, "-m", "imgflow.cli", "migrate"],
-        env={**os.environ, **env},
-        check=True,
-        cwd=tmp_path,
-        capture_output=True,
-    )
+    migrate(env, tmp_path)
     faulty = {
         **env,
         "IMGFLOW_FAULT_INJECTION": "storage_get:2",

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.client import Client
-from tests.conftest import Server, new_user, start_imgflow, stop_server
+from tests.conftest import Server, migrate, new_user, start_imgflow, stop_server
 from tests.imaging import quadrants
 from tests.imaging import to_bytes as encode
 
@@ -37,12 +34,7 @@ def cluster(backend: dict[str, str], tmp_path: Path) -> Iterator[dict[str, list[
         "IMGFLOW_NAMESPACE": f"scale-{uuid.uuid4().hex[:8]}",
         "IMGFLOW_LOG_JSON": "true",
     }
-    subprocess.run(
-        [sys.executable, "-m", "imgflow.cli", "migrate"],
-        env={**os.environ, **env},
-        check=True,
-        cwd=tmp_path,
-    )
+    migrate(env, tmp_path)
     started: dict[str, list[Server]] = {"api": [], "worker": []}
     try:
         for index in range(2):

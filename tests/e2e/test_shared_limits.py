@@ -4,9 +4,6 @@ a user over processes gives them no more than one process would."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 from tests.api.test_limits import WATCH, Socket, code, error_code, refusal
 from tests.api.test_uploads import request_ticket
 from tests.client import Client
-from tests.conftest import Server, new_user, start_imgflow, stop_server
+from tests.conftest import Server, migrate, new_user, start_imgflow, stop_server
 
 LIMITS = {
     "IMGFLOW_SUBMISSIONS_PER_MINUTE": "3",
@@ -28,13 +25,7 @@ LIMITS = {
 def apis(backend: dict[str, str], tmp_path: Path) -> Iterator[list[Server]]:
     # The run's namespace: its queues exist already, and these processes publish nothing.
     env = {**backend, **LIMITS}
-    subprocess.run(
-        [sys.executable, "-m", "imgflow.cli", "migrate"],
-        env={**os.environ, **env},
-        check=True,
-        cwd=tmp_path,
-        capture_output=True,
-    )
+    migrate(env, tmp_path)
     started: list[Server] = []
     try:
         for index in range(2):

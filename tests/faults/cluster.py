@@ -28,7 +28,7 @@ from urllib.parse import quote
 import boto3
 
 from tests.backends import POSTGRES_ADMIN_URL, SECRET, postgres_database, services_env_checks
-from tests.conftest import Server, start_imgflow, stop_server
+from tests.conftest import Server, migrate, process_env, start_imgflow, stop_server
 from tests.faults.proxy import TcpProxy, free_port
 from tests.integration.moto import MotoServer, start_moto
 from tests.integration.services import require_service
@@ -259,11 +259,6 @@ class Cluster:
         return keys
 
 
-def process_env(env: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
-    return {**base, **env}
-
-
 @contextmanager
 def cluster(services: FaultServices, workdir: Path, **overrides: str) -> Iterator[Cluster]:
     """A running cluster; `overrides` are extra IMGFLOW_* settings for all its processes."""
@@ -286,13 +281,7 @@ def cluster(services: FaultServices, workdir: Path, **overrides: str) -> Iterato
                 "AWS_REGION": "us-east-1",
                 **overrides,
             }
-            subprocess.run(
-                [sys.executable, "-m", "imgflow.cli", "migrate"],
-                env=process_env(env),
-                cwd=workdir,
-                check=True,
-                capture_output=True,
-            )
+            migrate(env, workdir)
             running = Cluster(env, services, redis, database_url.rsplit("/", 1)[1], workdir)
             try:
                 running.start()
