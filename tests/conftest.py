@@ -50,9 +50,17 @@ def start_server(workdir: Path, env_overrides: dict[str, str], *args: str) -> Se
     return start_imgflow(workdir, env_overrides, "serve", *args)
 
 
-def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *args: str) -> Server:
+def start_imgflow(
+    workdir: Path,
+    env_overrides: dict[str, str],
+    command: str,
+    *args: str,
+    program: tuple[str, ...] = (sys.executable, "-m", "imgflow.cli"),
+    healthy_within: float = 30.0,
+) -> Server:
     """`imgflow <command> --port <free>` in `workdir`, its output in `workdir/server.log`;
-    returns once /healthz answers."""
+    returns once /healthz answers. `program` runs another installation's imgflow, or a
+    script standing for `imgflow serve` (then `command` is "")."""
     workdir.mkdir(parents=True, exist_ok=True)
     from tests.backends import remember_namespace
 
@@ -62,7 +70,7 @@ def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *a
     log_path = workdir / "server.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "imgflow.cli", command, "--port", str(port), *args],
+            [*program, *filter(None, [command]), "--port", str(port), *args],
             cwd=workdir,
             env=env,
             stdout=log_file,
@@ -70,7 +78,7 @@ def start_imgflow(workdir: Path, env_overrides: dict[str, str], command: str, *a
         )
     server = Server(f"http://127.0.0.1:{port}", process, workdir, log_path)
     try:
-        wait_healthy(server)
+        wait_healthy(server, healthy_within)
     except BaseException:
         # A server stuck in start-up (a backend not answering) would outlive the run.
         server.process.kill()
