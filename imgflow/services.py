@@ -41,16 +41,21 @@ class Services:
     """The public queue figures, kept a few seconds (imgflow.queue_stats)."""
 
 
-@asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    notifier = open_notifier(settings)  # first: refuses a bad configuration early
-    engine = create_engine(settings.resolved_database_url)
-    storage = open_storage(
+def storage_for(settings: Settings) -> Storage:
+    return open_storage(
         settings.resolved_storage_url,
         secret=settings.secret(),
         url_ttl_seconds=settings.file_url_ttl_seconds,
         endpoint_url=settings.s3_endpoint_url,
+        public_endpoint_url=settings.s3_public_endpoint_url,
     )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    notifier = open_notifier(settings)  # first: refuses a bad configuration early
+    engine = create_engine(settings.resolved_database_url)
+    storage = storage_for(settings)
     broker = open_broker(settings.broker_url, namespace=settings.namespace)
     events = open_events(settings.redis_url, namespace=settings.namespace)
     limiter = open_limiter(settings.redis_url, namespace=settings.namespace)

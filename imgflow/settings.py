@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     """`file:///dir` or `s3://bucket/prefix`; default: files under data_dir."""
     s3_endpoint_url: str | None = None
     """Endpoint of a non-AWS S3 API (MinIO, moto...); credentials come from AWS_* variables."""
+    s3_public_endpoint_url: str | None = None
+    """The S3 endpoint as the users of result links and upload forms reach it, which those
+    are signed for (compose: http://localhost:9000, while the processes use
+    http://minio:9000); unset = s3_endpoint_url."""
     sns_notify_topic_arn: str | None = None
     """SNS topic announcing finished jobs (published by `imgflow cron`); unset = off."""
     sns_endpoint_url: str | None = None

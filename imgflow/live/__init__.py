@@ -94,14 +94,16 @@ def content_security_policy(settings: Settings, host: str | None) -> str:
 
 
 def image_origins(settings: Settings) -> list[str]:
-    """Origins of file links that are not this page's own: the S3 endpoint, the public URL."""
+    """Origins of file links that are not this page's own: the S3 endpoint the links are
+    signed for, the public URL."""
+    s3_links = settings.s3_public_endpoint_url or settings.s3_endpoint_url
     origins: list[str] = []
-    for url in (settings.s3_endpoint_url, settings.public_url):
+    for url in (s3_links, settings.public_url):
         parts = urlsplit(url or "")
         if parts.scheme not in ("http", "https") or not _HOST_RE.fullmatch(parts.netloc):
             continue
         origins.append(f"{parts.scheme}://{parts.netloc}")
-        if url == settings.s3_endpoint_url and is_host_name(parts.hostname or ""):
+        if url == s3_links and is_host_name(parts.hostname or ""):
             # Virtual-hosted buckets: <bucket>.<endpoint host>.
             origins.append(f"{parts.scheme}://*.{parts.netloc}")
     return origins

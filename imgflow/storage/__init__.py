@@ -69,10 +69,16 @@ def result_key(job_id: str, fmt: ImageFormat) -> str:
 
 
 def open_storage(
-    url: str, *, secret: str, url_ttl_seconds: int, endpoint_url: str | None = None
+    url: str,
+    *,
+    secret: str,
+    url_ttl_seconds: int,
+    endpoint_url: str | None = None,
+    public_endpoint_url: str | None = None,
 ) -> Storage:
     """`file:///dir` (served by the API, HMAC-signed links) or `s3://bucket/prefix`
-    (presigned links; `endpoint_url` for a non-AWS S3 API)."""
+    (presigned links; `endpoint_url` for a non-AWS S3 API, `public_endpoint_url` where
+    the links' users reach it)."""
     scheme = urlparse(url).scheme
     if scheme == "file":
         from imgflow.storage.local import LocalStorage
@@ -81,5 +87,10 @@ def open_storage(
     if scheme == "s3":
         from imgflow.storage.s3 import S3Storage
 
-        return S3Storage.from_url(url, url_ttl_seconds=url_ttl_seconds, endpoint_url=endpoint_url)
+        return S3Storage.from_url(
+            url,
+            url_ttl_seconds=url_ttl_seconds,
+            endpoint_url=endpoint_url,
+            public_endpoint_url=public_endpoint_url,
+        )
     raise ValueError(f"unsupported storage URL {url!r}: use file:///dir or s3://bucket/prefix")

@@ -53,6 +53,7 @@ class S3Storage:
         *,
         url_ttl_seconds: int,
         endpoint_url: str | None = None,
+        public_endpoint_url: str | None = None,
         region: str | None = None,
     ) -> None:
         if not bucket:
@@ -63,15 +64,24 @@ class S3Storage:
         self.prefix = prefix.strip("/")
         self.url_ttl_seconds = url_ttl_seconds
         self.endpoint_url = endpoint_url
+        # Links and forms are signed for the host their users will send them to (SigV4
+        # signs the Host header), which inside a compose network is not the processes' own.
+        self.public_endpoint_url = public_endpoint_url or endpoint_url
         self.region = region or region_from_env()
         self._session = aioboto3.Session(region_name=self.region)
         self._stack: AsyncExitStack | None = None
-        # aioboto3 is untyped: the client is Any, its answers are dicts.
+        # aioboto3 is untyped: the clients are Any, their answers are dicts.
         self._client: Any = None
+        self._signer: Any = None  # signs links only (no requests); None = self._client
 
     @classmethod
     def from_url(
-        cls, url: str, *, url_ttl_seconds: int, endpoint_url: str | None = None
+        cls,
+        url: str,
+        *,
+        url_ttl_seconds: int,
+        endpoint_url: str | None = None,
+        public_endpoint_url: str | None = None,
     ) -> S3Storage:
         parsed = urlparse(url)
         return cls(
@@ -79,6 +89,7 @@ class S3Storage:
             parsed.path,
             url_ttl_seconds=url_ttl_seconds,
             endpoint_url=endpoint_url,
+            public_endpoint_url=public_endpoint_url,
         )
 
     def object_key(self, key: str) -> str:
@@ -104,13 +115,19 @@ class S3Storage:
             self._client = await stack.enter_async_context(
                 self._session.client("s3", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
             )
+            if self.public_endpoint_url != self.endpoint_url:
+                self._signer = await stack.enter_async_context(
+                    self._session.client(
+                        "s3", endpoint_url=self.public_endpoint_url, config=CLIENT_CONFIG
+                    )
+                )
         except BaseException:
             await stack.aclose()
             raise
         self._stack = stack
 
     async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, self._client, self._signer = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -154,7 +171,7 @@ class S3Storage:
             "ResponseContentType": download.content_type,
             "ResponseContentDisposition": download.disposition,
         }
-        url = await self.client.generate_presigned_url(
+        url = await self._link_signer().generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.url_ttl_seconds
         )
         return str(url)
@@ -165,7 +182,7 @@ class S3Storage:
         # The policy pins the key and the size; S3 refuses anything else. (moto does not
         # enforce policies: tests assert the conditions instead.)
         target = self.object_key(key)
-        form = await self.client.generate_presigned_post(
+        form = await self._link_signer().generate_presigned_post(
             Bucket=self.bucket,
             Key=target,
             Conditions=[["content-length-range", 1, max_bytes], {"key": target}],
@@ -174,6 +191,9 @@ class S3Storage:
         return UploadForm(
             url=str(form["url"]), fields={k: str(v) for k, v in form["fields"].items()}
         )
+
+    def _link_signer(self) -> Any:
+        return self._signer if self._signer is not None else self.client
 
     async def ping(self) -> None:
         # HeadBucket checks the endpoint, the credentials and the bucket in one request.

@@ -192,3 +192,34 @@ def test_from_url_refuses_bad_settings() -> None:
         S3Storage.from_url("s3:///prefix", url_ttl_seconds=TTL)
     with pytest.raises(ValueError, match="url_ttl_seconds"):
         S3Storage.from_url("s3://b/p", url_ttl_seconds=MAX_URL_TTL_SECONDS + 1)
+
+
+async def test_links_and_forms_are_signed_for_the_public_endpoint(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    # Inside compose the processes reach S3 as http://minio:9000, a name no browser
+    # resolves; links must name the endpoint users reach, here moto as "localhost".
+    public = moto_server.endpoint_url.replace("127.0.0.1", "localhost")
+    storage = open_storage(
+        f"s3://{bucket}/p",
+        secret="x" * 32,
+        url_ttl_seconds=TTL,
+        endpoint_url=moto_server.endpoint_url,
+        public_endpoint_url=public,
+    )
+    assert isinstance(storage, S3Storage)
+    await storage.connect()
+    try:
+        await storage.put("results/job7.png", PNG, "image/png")  # through the private endpoint
+        link = await storage.url("results/job7.png", "http://api.invalid")
+        form = await storage.upload_form("uploads/job8", 1024, 60, "http://api.invalid")
+    finally:
+        await storage.close()
+
+    assert link.startswith(f"{public}/{bucket}/p/results/job7.png?")
+    assert form.url.startswith(public)
+    async with httpx.AsyncClient() as http:
+        downloaded = await http.get(link)
+        assert downloaded.content == PNG
+        uploaded = await http.post(form.url, data=form.fields, files={"file": PNG[:100]})
+        assert uploaded.status_code in (200, 204), uploaded.text
