@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from gql.context import Info
 from gql.enums import ImageFormat, JobStatus, QueueName
@@ -107,8 +108,11 @@ def stored_image(
 
 
 def describe(step: dict[str, object]) -> str:
-    args = " ".join(f"{k}={v}" for k, v in step.items() if k != "op" and v is not None)
-    return f"{step.get('op')} {args}".strip()
+    """A stored step in the API's own words: `forceResize width=10 height=20`."""
+    args = " ".join(
+        f"{to_camel_case(k)}={v}" for k, v in step.items() if k != "op" and v is not None
+    )
+    return f"{to_camel_case(str(step.get('op')))} {args}".strip()
 
 
 @strawberry.type(description="An account.")

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -29,7 +29,7 @@ from imgflow.db import ping_database
 from imgflow.downloads import download_for
 from imgflow.graphiql import assets_routes, graphiql_html
 from imgflow.http_limits import BodySizeLimit
-from imgflow.live import live_routes
+from imgflow.live import PAGE_PATH, live_routes
 from imgflow.metrics_endpoint import metrics_route
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
@@ -68,13 +68,20 @@ class GraphQLApp(GraphQL[Context, None]):
         return HTMLResponse(graphiql_html())
 
 
-def create_app(settings: Settings, roles: Roles = ALL_ROLES) -> Starlette:
+def create_app(
+    settings: Settings, roles: Roles = ALL_ROLES, base_url: str | None = None
+) -> Starlette:
+    """The process's HTTP side; `base_url`, where it listens, is named in the log once the
+    roles run (a newcomer's first question is where to go)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services, sns_verifier(settings) as verifier:
             app.state.services = services
             app.state.sns_verifier = verifier
             async with run_roles(services, roles):
+                if base_url is not None:
+                    log.info("ready: %s", ", ".join(addresses(settings, roles, base_url)))
                 yield
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
@@ -86,6 +93,16 @@ def create_app(settings: Settings, roles: Roles = ALL_ROLES) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan, middleware=http_middleware(settings))
 
 
+def addresses(settings: Settings, roles: Roles, base_url: str) -> list[str]:
+    named = []
+    if roles.api:
+        playground = " (GraphiQL in a browser)" if settings.graphiql_enabled else ""
+        named += [f"GraphQL {base_url}/graphql{playground}", f"live page {base_url}{PAGE_PATH}"]
+    if settings.metrics_enabled:
+        named.append(f"metrics {base_url}/metrics")
+    return [*named, f"health {base_url}/healthz"]
+
+
 def api_routes(settings: Settings) -> list[BaseRoute]:
     graphql = GraphQLApp(
         build_schema(limits_extension(settings)),
@@ -94,6 +111,8 @@ def api_routes(settings: Settings) -> list[BaseRoute]:
         multipart_uploads_enabled=True,
     )
     return [
+        # Where a browser pointed at the bare address should land: the live page.
+        Route("/", lambda _request: RedirectResponse(PAGE_PATH), methods=["GET", "HEAD"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/files/{key:path}", serve_file, methods=["GET", "HEAD"]),

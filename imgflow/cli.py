@@ -76,14 +76,26 @@ def build_parser() -> argparse.ArgumentParser:
     load = commands.add_parser("loadtest", help="the reference load test, via the public API")
     loadtest.add_arguments(load)
     load.set_defaults(run=loadtest.run)
+    for command in commands.choices.values():
+        command.formatter_class = ShowDefaults
     return parser
+
+
+class ShowDefaults(argparse.HelpFormatter):
+    """`--help` gives each option's default, unless it has none or its help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)".strip()
 
 
 def add_http_options(
     parser: argparse.ArgumentParser, *, with_concurrency: bool, default_port: int = 8000
 ) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=default_port)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=default_port, help="port to listen on")
     if with_concurrency:
         parser.add_argument(
             "--concurrency",
@@ -140,7 +152,8 @@ def serve_http(settings: Settings, args: argparse.Namespace, roles: Roles) -> No
     from imgflow.app import create_app
 
     require_secret(settings)  # before binding the port
-    app = create_app(settings, roles)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    app = create_app(settings, roles, base_url=f"http://{shown_host}:{args.port}")
     uvicorn.run(
         app,
         host=args.host,

@@ -7,8 +7,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-# Attributes every LogRecord has; anything else was passed through `extra=`.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else was passed through `extra=`. uvicorn
+# passes `color_message`, the message again with terminal colour codes: never wanted.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

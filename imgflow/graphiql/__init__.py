@@ -150,7 +150,7 @@ def graphiql_html(assets_prefix: str = DEFAULT_ASSETS_PREFIX) -> str:
     by_url = {asset.source_url: asset for asset in graphiql_assets()}
     page = _TAG_RE.sub(
         lambda m: _rewrite_tag(m.group(0), by_url, prefix),
-        get_graphql_ide_html(graphql_ide="graphiql"),
+        with_example(get_graphql_ide_html(graphql_ide="graphiql")),
     )
     leftover = _CDN_URL_RE.search(page)
     if leftover is not None:
@@ -158,6 +158,22 @@ def graphiql_html(assets_prefix: str = DEFAULT_ASSETS_PREFIX) -> str:
             f"strawberry's GraphiQL page still references {leftover.group(0)} after "
             f"rewriting (outside a <script src>/<link href>?); {_VENDOR_HINT}"
         )
+    return page
+
+
+EXAMPLE_FILE = Path(__file__).resolve().parent / "example.graphql"
+_EXAMPLE_RE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
+
+
+def with_example(page: str) -> str:
+    """The page opening on imgflow's own example (how to sign in and pass the token)
+    instead of GraphiQL's generic welcome text."""
+    example = EXAMPLE_FILE.read_text()
+    if "`" in example or "${" in example or "\\" in example:
+        raise GraphiQLAssetsError("example.graphql must not end the page's JS template literal")
+    page, found = _EXAMPLE_RE.subn(lambda _: f"const EXAMPLE_QUERY = `{example}`;", page)
+    if found != 1:
+        raise GraphiQLAssetsError("strawberry's GraphiQL page has no EXAMPLE_QUERY to replace")
     return page
 
 

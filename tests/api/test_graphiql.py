@@ -255,3 +255,16 @@ def test_unvendored_cdn_url_fails_at_startup(broken_assets: Path) -> None:
 
     with pytest.raises(GraphiQLAssetsError, match=r"react-dom@18.*not vendored"):
         graphiql_html()
+
+
+def test_the_page_opens_on_an_example_that_runs_against_imgflows_schema() -> None:
+    from graphql import parse, validate
+
+    from gql.schema import schema as imgflow_schema
+
+    page = graphiql_html()
+    example = graphiql_mod.EXAMPLE_FILE.read_text()
+    assert f"const EXAMPLE_QUERY = `{example}`;" in page
+    assert "Welcome to GraphiQL" not in page
+    assert '{"Authorization": "Bearer <the token>"}' in example
+    assert validate(imgflow_schema._schema, parse(example)) == []

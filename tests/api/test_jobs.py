@@ -138,3 +138,16 @@ async def test_a_subscription_over_http_is_refused_with_a_code(
     assert body["data"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
     assert "WebSocket" in body["errors"][0]["message"]
+
+
+async def test_a_job_lists_its_steps_in_the_apis_own_words(client: Client) -> None:
+    steps = [
+        {"forceResize": {"width": 40, "height": 30}},
+        {"sharpen": {"radius": 1.5}},
+        {"convert": {"format": "WEBP", "quality": 80}},
+    ]
+    job = await client.submit(PNG, steps)
+    described = (await client.job(job["id"]) or {})["operations"]
+    assert described[0] == "forceResize width=40 height=30"
+    assert described[1].startswith("sharpen radius=1.5")
+    assert described[2] == "convert format=WEBP quality=80"

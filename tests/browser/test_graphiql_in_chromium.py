@@ -89,6 +89,10 @@ async def test_graphiql_offline_query_and_subscription(
 ) -> None:
     email = (await client.execute("{ me { email } }"))["me"]["email"]
     open_graphiql(browser, server)
+    # It opens on imgflow's example: how to sign in and where the token goes.
+    welcome = editor_text(browser, browser.driver.find_element(By.CSS_SELECTOR, QUERY_EDITOR))
+    assert "mutation Register" in welcome
+    assert '{"Authorization": "Bearer <the token>"}' in welcome
 
     headers = json.dumps({"Authorization": f"Bearer {client.token}"})
     type_into(browser, visible_headers_editor(browser), headers)

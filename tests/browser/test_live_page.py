@@ -154,3 +154,20 @@ def test_live_page_follows_a_job_to_its_result(
 
     assert off_machine(browser.requested_urls()) == []
     assert browser.console_errors() == []  # a CSP violation would be one
+
+
+def test_a_file_the_browser_cannot_show_gets_a_message_not_a_broken_picture(
+    browser: Browser, server: Server, tmp_path: Path
+) -> None:
+    register(browser, server)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture\n")
+    by_id(browser, "file").send_keys(str(notes))
+    note = browser.wait_for(lambda d: by_id(browser, "preview-note").is_displayed(), 10)
+    assert note
+    assert "notes.txt" in by_id(browser, "preview-note").text
+    assert not by_id(browser, "preview").is_displayed()
+
+    by_id(browser, "file").send_keys(str(landscape(tmp_path / "landscape.png")))
+    browser.wait_for(lambda d: by_id(browser, "preview").is_displayed(), 10, "the preview")
+    assert not by_id(browser, "preview-note").is_displayed()

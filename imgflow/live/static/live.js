@@ -130,9 +130,21 @@ function showPreview() {
   const preview = byId("preview");
   if (previewUrl) URL.revokeObjectURL(previewUrl);
   previewUrl = file ? URL.createObjectURL(file) : null;
+  byId("preview-note").hidden = true;
   preview.hidden = !previewUrl;
   if (previewUrl) preview.src = previewUrl;
   else preview.removeAttribute("src");
+}
+
+// A file the browser cannot draw (not an image, or a format such as HEIC it does not
+// know) gets words instead of a broken picture; the server decides what it accepts.
+function noPreview() {
+  const file = byId("file").files[0];
+  byId("preview").hidden = true;
+  const note = byId("preview-note");
+  note.textContent = `No preview: this browser cannot show ${file?.name ?? "this file"} as an image. ` +
+    "You can still submit it; imgflow checks the file itself and says if it cannot use it.";
+  note.hidden = false;
 }
 
 function acceptDrops(zone, input) {
@@ -156,6 +168,7 @@ function start() {
   byId("job-form").addEventListener("submit", submitJob);
   byId("add-step").addEventListener("click", () => pipeline.add(byId("step-kind").value));
   byId("file").addEventListener("change", showPreview);
+  byId("preview").addEventListener("error", noPreview);
   acceptDrops(byId("drop-zone"), byId("file"));
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) resume(token);
