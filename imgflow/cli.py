@@ -8,6 +8,11 @@ create-user    create an account (--admin: an operator)
 migrate        bring the database schema up to date
 export-schema  write the GraphQL SDL
 loadtest       the reference load test, through the public API
+
+submit         process an image: upload, follow the job live, download the result
+jobs           list your recent jobs
+login          sign in to an API and remember the token (--register: create the account)
+logout         forget the stored token
 """
 
 from __future__ import annotations
@@ -76,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     load = commands.add_parser("loadtest", help="the reference load test, via the public API")
     loadtest.add_arguments(load)
     load.set_defaults(run=loadtest.run)
+
+    from imgflow.client.commands import add_commands
+
+    add_commands(commands)
     return parser
 
 
