@@ -10,6 +10,7 @@ dropped; following it again is safe).
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -182,9 +183,18 @@ class Api:
 
 
 def reason(error: BaseException) -> str:
-    """The most specific words an exception has: httpx wraps the OS error."""
-    text = str(error) or type(error).__name__
-    cause = error.__cause__ or error.__context__
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror
-    return text
+    """The most telling words for a failure: the OS error at the bottom of the chain
+    (httpx and anyio wrap it: "All connection attempts failed" hides "Connection refused")."""
+    cause: BaseException | None = error
+    deepest: OSError | None = None
+    while cause is not None:
+        if isinstance(cause, OSError):
+            deepest = cause
+        cause = cause.__cause__ or cause.__context__
+    if deepest is not None and deepest.errno is not None and deepest.errno > 0:
+        return os.strerror(deepest.errno)
+    if deepest is not None and deepest.strerror:
+        return deepest.strerror  # e.g. a DNS failure: "Name or service not known"
+    if isinstance(error, TimeoutError | httpx.TimeoutException):
+        return "timed out"
+    return str(error) or type(error).__name__
