@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from imgflow.loadtest import synthetic_photo
-from tests.conftest import Server, free_port, process_env
+from tests.conftest import Server, free_port, process_env, stop_server, wait_healthy
 from tests.imaging import quadrants, similarity, to_bytes
 
 SCRIPT = Path(sys.executable).with_name("imgflow")
@@ -39,16 +39,18 @@ class Cli:
     def config(self) -> Path:
         return self.root / "config" / "imgflow"
 
-    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def environment(self) -> dict[str, str]:
         env = process_env(self.env)  # no IMGFLOW_* leaking in from the developer's shell
-        env |= {"HOME": str(self.root / "home"), "XDG_CONFIG_HOME": str(self.root / "config")}
+        return env | {"HOME": str(self.root / "home"), "XDG_CONFIG_HOME": str(self.root / "config")}
+
+    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [*COMMAND, *args],
             input=stdin or "",
             capture_output=True,
             text=True,
             cwd=self.root,
-            env=env,
+            env=self.environment(),
             timeout=120,
             check=False,
         )
@@ -281,3 +283,65 @@ def test_an_unreachable_service_is_one_clear_line(tmp_path: Path) -> None:
     assert bad_url.returncode == 2
     assert "argument --url: expected http://HOST[:PORT]" in bad_url.stderr
     assert set(os.listdir(tmp_path)) == {"home", "photo.jpg"}, "no config, no result"
+
+
+def serve_on(port: int, workdir: Path, concurrency: str) -> Server:
+    """`imgflow serve` on a given port (restarting on the same address is the point);
+    housekeeping re-publishes QUEUED jobs after a second, as a restarted in-process
+    queue starts empty."""
+    env = process_env(
+        {"IMGFLOW_REQUEUE_AFTER_SECONDS": "1", "IMGFLOW_HOUSEKEEPING_INTERVAL_SECONDS": "1"}
+    )
+    log_path = workdir / "server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [*COMMAND, "serve", "--port", str(port), "--concurrency", concurrency],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, workdir, log_path)
+    wait_healthy(server)
+    return server
+
+
+def test_submit_follows_the_job_across_an_api_restart(tmp_path: Path) -> None:
+    """The API closes WebSockets with 1012 on SIGTERM: the client follows the job again
+    on the restarted service and still gets its result."""
+    port, workdir = free_port(), tmp_path / "serve"
+    workdir.mkdir()
+    servers = [serve_on(port, workdir, "convert=0")]  # the job waits in its queue
+    follower: subprocess.Popen[str] | None = None
+    try:
+        user = new_cli(tmp_path / "user", servers[0])
+        registered = user(
+            "login", "--register", "--email", "restart@example.com", "--password-stdin",
+            stdin=PASSWORD,
+        )  # fmt: skip
+        assert registered.returncode == 0, registered.stderr
+        follower = subprocess.Popen(
+            [*COMMAND, "submit", photo(user.root).name, "--convert", "png"],
+            cwd=user.root,
+            env=user.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert follower.stderr is not None
+        lines = [follower.stderr.readline(), follower.stderr.readline()]
+        assert lines[1].split()[1:] == ["QUEUED", "(queue", "CONVERT)"], lines
+        stop_server(servers[0])
+        servers.append(serve_on(port, workdir, "convert=1"))
+        out, err = follower.communicate(timeout=60)
+    finally:
+        if follower is not None:
+            follower.kill()
+        for server in servers:
+            stop_server(server)
+    assert follower.returncode == 0, "".join(lines) + err
+    assert "following again (1/5)" in err
+    assert " SUCCEEDED " in err
+    assert out.strip().endswith(".png")
+    assert (user.root / out.strip()).is_file()
+    assert "Traceback" not in err + (workdir / "server.log").read_text()
