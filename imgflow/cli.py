@@ -7,12 +7,11 @@ cron           housekeeping on arq (needs Redis)
 create-user    create an account (--admin: an operator)
 migrate        bring the database schema up to date
 export-schema  write the GraphQL SDL
-loadtest       the reference load test, through the public API
-
 submit         process an image: upload, follow the job live, download the result
 jobs           list your recent jobs
 login          sign in to an API and remember the token (--register: create the account)
 logout         forget the stored token
+loadtest       the reference load test, through the public API
 """
 
 from __future__ import annotations
@@ -76,15 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", default="schema.graphql", help="file, or - for stdout")
     export.set_defaults(run=run_export_schema)
 
+    from imgflow.client.commands import add_commands
+
+    add_commands(commands)  # submit, jobs, login, logout
+
     from imgflow import loadtest
 
     load = commands.add_parser("loadtest", help="the reference load test, via the public API")
     loadtest.add_arguments(load)
     load.set_defaults(run=loadtest.run)
-
-    from imgflow.client.commands import add_commands
-
-    add_commands(commands)
     return parser
 
 

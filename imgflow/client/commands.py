@@ -151,9 +151,8 @@ def run(command: Command, args: argparse.Namespace) -> int:
         render.error(f"{job.error_code or job.status}: {job.error_message or 'job ' + job.id}")
         return EXIT_FAILED
     except ApiError as error:
-        render.error(f"{error.code}: {error.message}")
-        if error.code == "UNAUTHENTICATED":
-            render.note(login_hint(args.url))
+        hint = f"; {login_hint(args.url)}" if error.code == "UNAUTHENTICATED" else ""
+        render.error(f"{error.code}: {error.message}{hint}")
         return EXIT_UNREACHABLE if error.code in AUTH_CODES else EXIT_FAILED
     except NotSignedIn as missing:
         render.error(f"not signed in to {missing}: {login_hint(args.url)}")

@@ -227,8 +227,9 @@ def test_without_a_valid_token_it_says_to_log_in(server: Server, tmp_path: Path)
         stranger("submit", source.name, "--blur", "2", "--token", "junk"),
     ):
         assert bad.returncode == 3
-        assert "error: UNAUTHENTICATED: " in bad.stderr
-        assert "imgflow login" in bad.stderr
+        assert bad.stderr.startswith("error: UNAUTHENTICATED: "), bad.stderr
+        assert f"run `imgflow login --url {server.base_url}`" in bad.stderr
+        assert len(bad.stderr.splitlines()) == 1
 
     wrong = stranger("login", "--email", "nobody@example.com", "--password-stdin", stdin="x" * 12)
     assert wrong.returncode == 3
