@@ -135,7 +135,6 @@ class Api:
             async with connect(
                 self.websocket_url,
                 subprotocols=[Subprotocol("graphql-transport-ws")],
-                additional_headers=self.auth_headers,
                 open_timeout=TIMEOUT.connect,
             ) as socket:
                 await self._start(socket, query, variables or {})
@@ -147,8 +146,7 @@ class Api:
             raise Unreachable(f"cannot follow on {self.websocket_url}: {reason(error)}") from None
 
     async def _start(self, socket: ClientConnection, query: str, variables: Data) -> None:
-        # The token goes in connection_init's payload: that is where the service (like
-        # every graphql-ws client) expects it; the upgrade header is a courtesy.
+        # The token goes in connection_init's payload, as graphql-ws clients send it.
         await socket.send(json.dumps({"type": "connection_init", "payload": self.auth_headers}))
         ack = json.loads(await socket.recv())
         if ack.get("type") != "connection_ack":

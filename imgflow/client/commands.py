@@ -1,9 +1,10 @@
 """`imgflow submit`, `jobs`, `login` and `logout`: their arguments and what they run.
 
-Exit codes: 0 done; 1 the job FAILED or was CANCELLED, or the service refused the
-request with a code (UNSUPPORTED_FORMAT, BAD_USER_INPUT, RATE_LIMITED...); 2 usage
-(a bad flag or value, a missing input file); 3 the service cannot be reached, or no
-valid token (UNAUTHENTICATED, INVALID_CREDENTIALS); 130 interrupted.
+Exit codes: 0 done; 1 the job FAILED or was CANCELLED, the service refused the
+request with a code (UNSUPPORTED_FORMAT, BAD_USER_INPUT, RATE_LIMITED...), or the
+result could not be saved; 2 usage (a bad flag or value, a missing input file); 3 the
+service cannot be reached, or no valid token (UNAUTHENTICATED, INVALID_CREDENTIALS);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from imgflow.client import render
 from imgflow.client.api import Api, ApiError, Disconnected, Unreachable
 from imgflow.client.credentials import CredentialsError, CredentialStore
 from imgflow.client.flags import add_operation_flags
-from imgflow.client.outputs import outputs_of, save
+from imgflow.client.outputs import SaveError, outputs_of, save
 from imgflow.client.service import Job, job_updates, recent_jobs, sign_in, submit_image
 from imgflow.client.signin import (
     NotSignedIn,
@@ -163,6 +164,9 @@ def run(command: Command, args: argparse.Namespace) -> int:
     except UsageError as error:
         render.error(str(error))
         return EXIT_USAGE
+    except SaveError as error:
+        render.error(str(error))
+        return EXIT_FAILED
 
 
 @asynccontextmanager
@@ -197,7 +201,10 @@ def run_submit(args: argparse.Namespace) -> int:
 async def submit_and_follow(args: argparse.Namespace) -> int:
     directory = output_directory(args)
     async with connected(args) as api:
-        job = await submit_image(api, args.input, args.operations, args.idempotency_key)
+        try:
+            job = await submit_image(api, args.input, args.operations, args.idempotency_key)
+        except OSError as error:  # the input went away since the command line was checked
+            raise UsageError(f"cannot read {args.input}: {error.strerror}") from None
         if args.no_wait:
             render.say(render.job_json(job) if args.json else job.id)
             return 0

@@ -64,6 +64,12 @@ class CredentialStore:
         return True
 
     def _write(self, tokens: dict[str, str]) -> None:
+        try:
+            self._replace(tokens)
+        except OSError as error:
+            raise CredentialsError(f"cannot write {self.path}: {error.strerror}") from None
+
+    def _replace(self, tokens: dict[str, str]) -> None:
         directory = self.path.parent
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         directory.chmod(DIR_MODE)  # also when it existed with a looser mode

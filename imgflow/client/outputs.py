@@ -24,6 +24,10 @@ ID_PREFIX = 8
 MAX_SUFFIX = 1000
 
 
+class SaveError(Exception):
+    """A result could not be written to disk (no free name, disk full, permissions)."""
+
+
 @dataclass(frozen=True)
 class Output:
     """One image a job produced. Today a job has one, its `result`; when jobs produce
@@ -70,12 +74,18 @@ async def save(
     removed if anything goes wrong."""
     if output.image.url is None:
         raise ValueError("the output has no download link")
-    path, file = reserve(directory, source, job_id, output)
+    try:
+        path, file = reserve(directory, source, job_id, output)
+    except OSError as error:
+        raise SaveError(f"cannot save the result in {directory}: {error}") from None
     try:
         with file:
             received = await download(http, output.image.url, file)
         if received != output.image.bytes:
             raise Unreachable(f"download of {path.name} stopped at {received} bytes")
+    except OSError as error:
+        path.unlink(missing_ok=True)
+        raise SaveError(f"cannot save {path}: {error.strerror or error}") from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
