@@ -7,6 +7,10 @@ cron           housekeeping on arq (needs Redis)
 create-user    create an account (--admin: an operator)
 migrate        bring the database schema up to date
 export-schema  write the GraphQL SDL
+submit         process an image: upload, follow the job live, download the result
+jobs           list your recent jobs
+login          sign in to an API and remember the token (--register: create the account)
+logout         forget the stored token
 loadtest       the reference load test, through the public API
 """
 
@@ -70,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", "-o", default="schema.graphql", help="file, or - for stdout")
     export.set_defaults(run=run_export_schema)
+
+    from imgflow.client.commands import add_commands
+
+    add_commands(commands)  # submit, jobs, login, logout
 
     from imgflow import loadtest
 
