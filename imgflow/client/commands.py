@@ -46,15 +46,6 @@ MAX_PAGE = 100  # the service's own limit on `jobs(first:)`
 Command = Callable[[argparse.Namespace], Coroutine[None, None, int]]
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each default, but not the None or False of options that have none."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 class JobEnded(Exception):
     """The job reached FAILED or CANCELLED."""
 
@@ -65,27 +56,21 @@ class JobEnded(Exception):
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_submit(commands)
-    jobs = commands.add_parser(
-        "jobs", help="list your recent jobs, newest first", formatter_class=HelpFormatter
-    )
+    jobs = commands.add_parser("jobs", help="list your recent jobs, newest first")
     jobs.add_argument("--first", type=page_size, default=20, metavar="N", help="how many")
     jobs.add_argument("--status", type=job_status, help="only jobs in this state, e.g. FAILED")
     jobs.add_argument("--json", action="store_true", help="one JSON object per job and line")
     add_sign_in_options(jobs)
     jobs.set_defaults(run=lambda args: run(list_jobs, args))
 
-    login = commands.add_parser(
-        "login", help="sign in and remember the token", formatter_class=HelpFormatter
-    )
+    login = commands.add_parser("login", help="sign in and remember the token")
     add_url_option(login)
     login.add_argument("--email", help="the account's email (asked when left out)")
     login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     login.add_argument("--register", action="store_true", help="create the account first")
     login.set_defaults(run=lambda args: run(log_in, args))
 
-    logout = commands.add_parser(
-        "logout", help="forget the stored token", formatter_class=HelpFormatter
-    )
+    logout = commands.add_parser("logout", help="forget the stored token")
     add_url_option(logout)
     logout.set_defaults(run=log_out)
 
@@ -96,7 +81,6 @@ def add_submit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="process an image, follow the job, download the result",
         description="Upload INPUT with a pipeline of operations, follow the job live, "
         "and save the result as <input stem>.<job id prefix>.<ext> next to INPUT.",
-        formatter_class=HelpFormatter,
     )
     submit.add_argument("input", type=input_file, metavar="INPUT", help="the image to process")
     add_operation_flags(submit)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -90,3 +92,29 @@ async def test_the_node_watch_snippet_runs_as_printed(
     states = [json.loads(line) for line in done.stdout.splitlines()]
     assert states[-1]["status"] == "SUCCEEDED"
     assert (states[-1]["result"]["width"], states[-1]["result"]["height"]) == (300, 225)
+
+
+def test_the_command_line_quick_start_runs_as_printed(server: Server, tmp_path: Path) -> None:
+    lines = block("sh", ".venv/bin/imgflow login").strip().splitlines()
+    imgflow = str(Path(sys.executable).parent / "imgflow")  # this checkout's .venv/bin/imgflow
+    email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    source = photo(tmp_path / "photo.jpg")
+    env = {**os.environ, "IMGFLOW_URL": server.base_url, "XDG_CONFIG_HOME": str(tmp_path)}
+    for line in lines:
+        argv = shlex.split(line.replace("ada@example.com", email), comments=True)
+        assert argv[0] == ".venv/bin/imgflow"
+        done = subprocess.run(
+            [imgflow, *argv[1:]],
+            cwd=tmp_path,
+            env=env,
+            input="correct horse battery\n" * 2,  # the password, asked twice to register
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+
+    (saved,) = tmp_path.glob("photo.*.webp")
+    result = open_bytes(saved.read_bytes())
+    assert (result.format, result.size) == ("WEBP", (800, 600))
+    assert similarity(result, source.resize((800, 600), Image.Resampling.LANCZOS)) > 0.9
