@@ -13,21 +13,16 @@ from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.types.unset import UnsetType
 
-from gql.connections import LegacyWSHandler, TransportWSHandler
-from gql.connections import admit as admit_connection
-from gql.context import Context
 from gql.limits import limits_extension
 from gql.schema import build_schema
+from gql.view import GraphQLApp
 from imgflow import housekeeping, signing, uploads
 from imgflow.db import ping_database
 from imgflow.downloads import download_for
-from imgflow.graphiql import assets_routes, graphiql_html
+from imgflow.graphiql import assets_routes
 from imgflow.http_limits import BodySizeLimit
 from imgflow.live import live_routes
 from imgflow.metrics_endpoint import metrics_route
@@ -50,22 +45,6 @@ class Roles:
 
 
 ALL_ROLES = Roles()
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    # WebSockets count against their user's connection limit (gql.connections).
-    graphql_transport_ws_handler_class = TransportWSHandler
-    graphql_ws_handler_class = LegacyWSHandler
-
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        await admit_connection(context)
-        return await super().on_ws_connect(context)
-
-    async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        return Context(services=request.app.state.services, request=request)
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return HTMLResponse(graphiql_html())
 
 
 def create_app(settings: Settings, roles: Roles = ALL_ROLES) -> Starlette:
@@ -92,6 +71,7 @@ def api_routes(settings: Settings) -> list[BaseRoute]:
         graphql_ide="graphiql" if settings.graphiql_enabled else None,  # None: GET page 404s
         allowed_origins=settings.allowed_origins,  # WebSocket handshakes (CORS skips them)
         multipart_uploads_enabled=True,
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
     return [
         Route("/graphql", graphql, methods=["GET", "POST"]),
