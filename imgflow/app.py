@@ -22,6 +22,7 @@ from gql.view import GraphQLApp
 from imgflow import housekeeping, signing, uploads
 from imgflow.db import ping_database
 from imgflow.downloads import download_for
+from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.graphiql import assets_routes
 from imgflow.http_limits import BodySizeLimit
 from imgflow.live import live_routes
@@ -167,6 +168,10 @@ FORM_OVERHEAD_BYTES = 16 * 1024
 """Room for the policy fields and multipart boundaries around the file itself."""
 
 
+UPLOADS_IN_FLIGHT: set[str] = set()
+"""Keys being written by /uploads now: the embedded backends live in one process."""
+
+
 def refusal(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": code, "message": message}, status)
 
@@ -192,7 +197,17 @@ async def receive_upload(request: Request) -> Response:
         return refusal(413, "PAYLOAD_TOO_LARGE", f"uploads are limited to {allowed} bytes")
     if not data:
         return refusal(400, "EMPTY_FILE", "the file is empty")
-    await services.storage.put(fields["key"], data, "application/octet-stream")
+    key = fields["key"]
+    if key in UPLOADS_IN_FLIGHT:  # the same form posted twice at once
+        return refusal(409, ErrorCode.UPLOAD_ALREADY_USED.value, "this upload form is in use")
+    UPLOADS_IN_FLIGHT.add(key)
+    try:
+        await uploads.check_form_unused(services, key)
+        await services.storage.put(key, data, "application/octet-stream")
+    except ImgflowError as error:
+        return refusal(409, error.code.value, error.message)
+    finally:
+        UPLOADS_IN_FLIGHT.discard(key)
     return Response(status_code=204)
 
 

@@ -33,7 +33,8 @@ SNS_HOST = re.compile(
 )
 """The only hosts a certificate or a subscription URL is fetched from: SNS's own
 endpoint in one region, `sns.<region>.amazonaws.com` (China: `.amazonaws.com.cn`,
-GovCloud: `us-gov-<direction>-<n>`). A region is `<area>-<direction>-<number>`, so `sns.s3.amazonaws.com` (an S3 bucket named "sns", anyone's to create) is not one."""
+GovCloud: `us-gov-<direction>-<n>`). A region is `<area>-<direction>-<number>`, so
+`sns.s3.amazonaws.com` (an S3 bucket named "sns", anyone's to create) is not one."""
 MAX_AGE = timedelta(hours=1)
 """Confirmations older than this are refused as possible replays."""
 CLOCK_SKEW = timedelta(minutes=5)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import jwt
 import pytest
+import websockets
 
 from tests.api.test_isolation import server_secret
 from tests.client import Client, GraphQLErrors
@@ -70,10 +71,16 @@ async def test_a_token_dies_with_its_account(
 
 
 async def subscribe_code(client: Client) -> str:
+    """The subscription's error code; a socket refused at `connection_init` (4403) says
+    its code first in the close reason."""
     try:
         async with client.subscription("subscription { jobsUpdated { id } }") as events:
             async for _ in events:
                 return "an event"
     except GraphQLErrors as errors:
         return ",".join(errors.codes)
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4403
+        return closed.rcvd.reason.partition(":")[0]
     return "completed"
