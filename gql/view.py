@@ -103,6 +103,16 @@ class GraphQLApp(GraphQL[Context, None]):
             raise bad_request("a GraphQL request must be a JSON object")
         return value
 
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry checks `query`, `variables` and `extensions`; `operationName` too."""
+        parsed = await super().parse_http_body(request)
+        for data in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(data.operation_name, str | None):
+                raise bad_request("`operationName` must be a string or null")
+        return parsed
+
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
         """The GraphQL multipart request spec, each part checked before it is used."""
         try:
