@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -10,7 +11,8 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from imgflow import accounts
-from imgflow.auth import bearer_token
+from imgflow.auth import bearer_token, read_token
+from imgflow.errors import ImgflowError
 from imgflow.limits import Entry
 from imgflow.models import User
 from imgflow.services import Services
@@ -38,6 +40,23 @@ class Context:
         if self._user is None:
             self._user = await accounts.authenticate(self.services, self.token())
         return self._user
+
+    async def recheck_user(self) -> User:
+        """The caller checked again now (token expiry, account disabled or deleted): a
+        WebSocket's context lives as long as the socket, so its first answer must not
+        stand for every later operation."""
+        self._user = None
+        return await self.user()
+
+    def token_expires_at(self) -> datetime | None:
+        """When the presented token stops working; None without a valid token."""
+        token = self.token()
+        if token is None:
+            return None
+        try:
+            return read_token(token, self.services.settings.secret()).expires_at
+        except ImgflowError:
+            return None
 
     @property
     def client_address(self) -> str | None:

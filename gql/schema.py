@@ -11,7 +11,7 @@ from strawberry.types import ExecutionContext
 
 from gql.errors import ErrorCodes, log_unexpected
 from gql.operation_metrics import OperationMetrics
-from gql.transport import SubscriptionsOverWebSocket
+from gql.transport import OneOperationOrNamed, SubscriptionsOverWebSocket
 from gql.types import (
     AuthPayload,
     Job,
@@ -112,7 +112,13 @@ def build_schema(*extensions: Callable[[], SchemaExtension]) -> strawberry.Schem
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*extensions, SubscriptionsOverWebSocket, OperationMetrics, ErrorCodes],
+        extensions=[
+            *extensions,
+            OneOperationOrNamed,
+            SubscriptionsOverWebSocket,
+            OperationMetrics,
+            ErrorCodes,
+        ],
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from imgflow import quotas
-from imgflow.auth import Token, hash_password, issue_token, user_id_from_token, verify_password
+from imgflow.auth import Token, hash_password, issue_token, read_token, verify_password
 from imgflow.db import SessionFactory
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import User
@@ -35,8 +35,18 @@ def check_password(password: str) -> None:
         )
 
 
-async def register(services: Services, email: str, password: str) -> tuple[User, Token]:
-    user = await create_account(services.sessions, email, password)
+async def register(
+    services: Services, email: str, password: str, address: str | None = None
+) -> tuple[User, Token]:
+    """A new account and its token; REGISTRATION_CLOSED when the operator closed
+    registration, RATE_LIMITED past the per-address hourly limit."""
+    if services.settings.registration == "closed":
+        raise ImgflowError(
+            ErrorCode.REGISTRATION_CLOSED,
+            "registration is closed on this server; ask its operator for an account",
+        )
+    async with quotas.registration(services, address):
+        user = await create_account(services.sessions, email, password)
     return user, token_for(services, user)
 
 
@@ -84,7 +94,7 @@ async def authenticate(services: Services, token: str | None) -> User:
     """The active user a bearer token names; UNAUTHENTICATED otherwise."""
     if not token:
         raise ImgflowError(ErrorCode.UNAUTHENTICATED, "sign in: send Authorization: Bearer <token>")
-    user_id = user_id_from_token(token, services.settings.secret())
+    user_id = read_token(token, services.settings.secret()).user_id
     async with services.sessions() as session:
         user = await session.get(User, user_id)
     if user is None or user.disabled:

@@ -13,21 +13,17 @@ from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.types.unset import UnsetType
 
-from gql.connections import LegacyWSHandler, TransportWSHandler
-from gql.connections import admit as admit_connection
-from gql.context import Context
 from gql.limits import limits_extension
 from gql.schema import build_schema
+from gql.view import GraphQLApp
 from imgflow import housekeeping, signing, uploads
 from imgflow.db import ping_database
 from imgflow.downloads import download_for
-from imgflow.graphiql import assets_routes, graphiql_html
+from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.graphiql import assets_routes
 from imgflow.http_limits import BodySizeLimit
 from imgflow.live import PAGE_PATH, live_routes
 from imgflow.metrics_endpoint import metrics_route
@@ -50,22 +46,6 @@ class Roles:
 
 
 ALL_ROLES = Roles()
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    # WebSockets count against their user's connection limit (gql.connections).
-    graphql_transport_ws_handler_class = TransportWSHandler
-    graphql_ws_handler_class = LegacyWSHandler
-
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        await admit_connection(context)
-        return await super().on_ws_connect(context)
-
-    async def get_context(self, request: Request | WebSocket, response: object) -> Context:
-        return Context(services=request.app.state.services, request=request)
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return HTMLResponse(graphiql_html())
 
 
 def create_app(
@@ -109,6 +89,7 @@ def api_routes(settings: Settings) -> list[BaseRoute]:
         graphql_ide="graphiql" if settings.graphiql_enabled else None,  # None: GET page 404s
         allowed_origins=settings.allowed_origins,  # WebSocket handshakes (CORS skips them)
         multipart_uploads_enabled=True,
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
     return [
         # Where a browser pointed at the bare address should land: the live page.
@@ -206,6 +187,10 @@ FORM_OVERHEAD_BYTES = 16 * 1024
 """Room for the policy fields and multipart boundaries around the file itself."""
 
 
+UPLOADS_IN_FLIGHT: set[str] = set()
+"""Keys being written by /uploads now: the embedded backends live in one process."""
+
+
 def refusal(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": code, "message": message}, status)
 
@@ -231,7 +216,17 @@ async def receive_upload(request: Request) -> Response:
         return refusal(413, "PAYLOAD_TOO_LARGE", f"uploads are limited to {allowed} bytes")
     if not data:
         return refusal(400, "EMPTY_FILE", "the file is empty")
-    await services.storage.put(fields["key"], data, "application/octet-stream")
+    key = fields["key"]
+    if key in UPLOADS_IN_FLIGHT:  # the same form posted twice at once
+        return refusal(409, ErrorCode.UPLOAD_ALREADY_USED.value, "this upload form is in use")
+    UPLOADS_IN_FLIGHT.add(key)
+    try:
+        await uploads.check_form_unused(services, key)
+        await services.storage.put(key, data, "application/octet-stream")
+    except ImgflowError as error:
+        return refusal(409, error.code.value, error.message)
+    finally:
+        UPLOADS_IN_FLIGHT.discard(key)
     return Response(status_code=204)
 
 

@@ -43,6 +43,17 @@ def issue_token(user_id: str, secret: str, ttl_seconds: int) -> Token:
 
 def user_id_from_token(token: str, secret: str) -> str:
     """The subject of a valid, unexpired token; UNAUTHENTICATED otherwise."""
+    return read_token(token, secret).user_id
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    expires_at: datetime
+
+
+def read_token(token: str, secret: str) -> TokenClaims:
+    """The subject and expiry of a valid, unexpired token; UNAUTHENTICATED otherwise."""
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
     except jwt.ExpiredSignatureError:
@@ -52,7 +63,7 @@ def user_id_from_token(token: str, secret: str) -> str:
     subject = claims.get("sub")
     if not isinstance(subject, str):
         raise ImgflowError(ErrorCode.UNAUTHENTICATED, "the token is not valid")
-    return subject
+    return TokenClaims(subject, datetime.fromtimestamp(int(claims["exp"]), UTC))
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -65,7 +65,8 @@ class ErrorCode(StrEnum):
     INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
     """Schema introspection (`__schema`, `__type`) is turned off on this server."""
     RATE_LIMITED = "RATE_LIMITED"
-    """Too many requests of one kind in a time window (submissions, failed sign-ins);
+    """Too many requests of one kind in a time window (submissions, failed sign-ins,
+    registrations from one address);
     `extensions.retryAfter` says in how many seconds the next one is accepted."""
     TOO_MANY_ACTIVE_JOBS = "TOO_MANY_ACTIVE_JOBS"
     """The user already has the most jobs allowed awaiting an upload, queued or
@@ -75,6 +76,20 @@ class ErrorCode(StrEnum):
     4429 and this code as its reason."""
     TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
     """The user already has the most subscriptions allowed running."""
+    BAD_REQUEST = "BAD_REQUEST"
+    """The HTTP request is not a GraphQL request this server can read (a body that is not
+    UTF-8 JSON or not an object, a malformed multipart `operations` or `map`, a file part
+    missing, an unsupported content type, bad GET parameters); answered 400 (405 for
+    another method), nothing was executed."""
+    OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
+    """The document holds several operations and the request names none in
+    `operationName` (the GraphQL over HTTP spec's rule); answered 400, nothing ran."""
+    REGISTRATION_CLOSED = "REGISTRATION_CLOSED"
+    """`register` on a server whose operator closed registration
+    (`IMGFLOW_REGISTRATION=closed`): accounts are made with `imgflow create-user`."""
+    UPLOAD_ALREADY_USED = "UPLOAD_ALREADY_USED"
+    """A direct-upload form was posted again after its file had been received: a form is
+    good for one upload. Answered 409; the stored file is unchanged."""
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
     """Decoding, processing and encoding the image took longer than the per-job time
     limit; the job failed and is not retried (the same image would take as long)."""

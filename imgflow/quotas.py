@@ -24,6 +24,7 @@ from imgflow.models import Job
 from imgflow.services import Services
 
 SUBMISSION_WINDOW_SECONDS = 60.0
+REGISTRATION_WINDOW_SECONDS = 3600.0
 ACTIVE_STATUSES = (JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.PROCESSING)
 IPV6_CLIENT_PREFIX = 64
 """An IPv6 client usually holds a whole /64: counting single addresses would let it
@@ -126,6 +127,28 @@ async def give_back(services: Services, entries: list[Entry]) -> None:
         await services.limiter.remove(entry)
 
 
+@asynccontextmanager
+async def registration(services: Services, address: str | None) -> AsyncIterator[None]:
+    """Counts a registration against its client address before any work (a burst of
+    parallel calls cannot all pass before the first is recorded); given back unless an
+    account was made, so typos and taken emails cost nothing."""
+    if address is None:
+        yield
+        return
+    limit = services.settings.registrations_per_hour
+    key = f"registrations:{client_network(address)}"
+    hit = await services.limiter.hit(key, limit, REGISTRATION_WINDOW_SECONDS)
+    if isinstance(hit, Full):
+        raise rate_limited(f"at most {limit} registrations per hour", hit.retry_after)
+    made = False
+    try:
+        yield
+        made = True
+    finally:
+        if not made:
+            await services.limiter.remove(hit)
+
+
 def client_network(address: str) -> str:
     """The address a sign-in is counted against: the address itself, or its /64 (IPv6)."""
     try:
@@ -144,6 +167,23 @@ async def open_connection(services: Services, user_id: str) -> Entry:
     if entry is None:
         raise ImgflowError(
             ErrorCode.TOO_MANY_CONNECTIONS, f"at most {limit} open WebSockets per user"
+        )
+    return entry
+
+
+async def open_anonymous_connection(services: Services, address: str | None) -> Entry | None:
+    """A place among the client address's WebSockets opened without a token;
+    TOO_MANY_CONNECTIONS when none is left. An address-less client (a unix socket) is
+    not counted."""
+    if address is None:
+        return None
+    limit = services.settings.max_anonymous_connections_per_address
+    key = f"anonymous-connections:{client_network(address)}"
+    entry = await services.limiter.acquire(key, limit)
+    if entry is None:
+        raise ImgflowError(
+            ErrorCode.TOO_MANY_CONNECTIONS,
+            f"at most {limit} WebSockets without a token per client address",
         )
     return entry
 

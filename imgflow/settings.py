@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     n times; a full page of 100 jobs with every field costs about 2,800."""
     graphql_max_query_length: int = Field(default=20_000, ge=1)
     """Characters in one GraphQL document, refused before parsing."""
+    graphql_max_tokens: int = Field(default=2_000, ge=1)
+    """Tokens (names, punctuation, values) in one GraphQL document, counted while it is
+    lexed: a document over it is refused before its syntax tree is built or validated."""
+    graphql_max_field_repeats: int = Field(default=5, ge=1)
+    """How often one response name may be selected in one selection set (fragments
+    included), checked before validation: graphql-core compares every such pair, so
+    thousands of repeats (`{ me{id} me{id} ... }`) cost seconds of CPU."""
 
     # --- Rate limits and quotas ---
     submissions_per_minute: int = Field(default=600, ge=1)
@@ -151,6 +158,19 @@ class Settings(BaseSettings):
     """WebSockets one user may hold open (counted from `connection_init`)."""
     max_subscriptions_per_user: int = Field(default=100, ge=1)
     """Subscriptions one user may have running at once, over any connections."""
+    max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    """Operations one WebSocket may have running at once."""
+    max_anonymous_connections_per_address: int = Field(default=20, ge=1)
+    """WebSockets opened without a token (they can only register and sign in) one
+    client address (an IPv6 /64) may hold open."""
+    websocket_recheck_seconds: float = Field(default=5.0, gt=0)
+    """How often an open WebSocket re-checks its account (disabled, deleted) and token
+    expiry; its subscriptions end within this time of either."""
+    registration: Literal["open", "closed"] = "open"
+    """`closed`: `register` answers REGISTRATION_CLOSED; only `imgflow create-user` makes
+    accounts."""
+    registrations_per_hour: int = Field(default=20, ge=1)
+    """Accounts one client address (an IPv6 /64) may register in any hour."""
 
     # --- Decoding limits ---
     max_total_pixels: int = Field(default=100_000_000, ge=1)

@@ -15,7 +15,7 @@ from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import Job, new_id, utcnow
 from imgflow.services import Services
-from imgflow.storage import UPLOADS_PREFIX, UploadForm, upload_key
+from imgflow.storage import UPLOADS_PREFIX, UploadForm, source_key, upload_key
 from workers.operations import Operation, pipeline_from_json, pipeline_to_json
 from workers.routing import route
 
@@ -81,11 +81,31 @@ async def confirm_upload(services: Services, owner_id: str, job_id: str) -> Job:
     return await accept(services, job)
 
 
+def upload_job_id(object_key: str) -> str | None:
+    """The job a direct-upload key belongs to (`.../uploads/<job id>`), if it is one."""
+    _, marker, job_id = object_key.rpartition(UPLOADS_PREFIX)
+    return job_id if marker and job_id else None
+
+
+async def check_form_unused(services: Services, object_key: str) -> None:
+    """UPLOAD_ALREADY_USED unless the form for `object_key` still waits for its file:
+    its job awaits the upload and nothing is stored there yet. A form is good for one
+    upload (the embedded /uploads endpoint asks; S3 cannot, see `accept`)."""
+    job_id = upload_job_id(object_key)
+    job = await jobs.load(services, job_id) if job_id else None
+    waiting = job is not None and job.status is JobStatus.AWAITING_UPLOAD
+    if not waiting or await services.storage.head(object_key) is not None:
+        raise ImgflowError(
+            ErrorCode.UPLOAD_ALREADY_USED,
+            "this upload form has been used: request a new upload for another file",
+        )
+
+
 async def object_created(services: Services, object_key: str) -> None:
     """An S3 ObjectCreated event (via SNS). Unknown keys and jobs already accepted are
     ignored: S3 and SNS deliver at least once."""
-    _, marker, job_id = object_key.rpartition(UPLOADS_PREFIX)
-    if not marker or not job_id:
+    job_id = upload_job_id(object_key)
+    if job_id is None:
         log.info("ignored object outside the uploads prefix: %s", object_key)
         return
     job = await jobs.load(services, job_id)
@@ -105,11 +125,17 @@ async def accept(services: Services, job: Job) -> Job:
     except ImgflowError as error:
         failed = await jobs.fail(services, job.id, error, jobs.in_status(JobStatus.AWAITING_UPLOAD))
         return failed or await current(services, job.id)
+    # The checked bytes are what the job runs on: kept under a key no upload form can
+    # write, so posting the form again (it stays valid until it expires, and S3 cannot
+    # refuse a second POST) changes nothing once the job is accepted.
+    checked_key = source_key(job.id)
+    await services.storage.put(checked_key, data, "application/octet-stream")
     queued = await jobs.transition(
         services,
         job.id,
         jobs.in_status(JobStatus.AWAITING_UPLOAD),
         status=JobStatus.QUEUED,
+        source_key=checked_key,
         **jobs.source_fields(info),
     )
     if queued is None:  # accepted meanwhile by the other path (event or confirmation)

@@ -20,7 +20,10 @@ def auth_payload(user: UserRow, token: Token) -> AuthPayload:
 
 
 async def register(info: Info, email: str, password: str) -> AuthPayload:
-    return auth_payload(*await accounts.register(info.context.services, email, password))
+    context = info.context
+    return auth_payload(
+        *await accounts.register(context.services, email, password, context.client_address)
+    )
 
 
 async def login(info: Info, email: str, password: str) -> AuthPayload:

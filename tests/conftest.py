@@ -23,6 +23,9 @@ from tests.client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("embedded", "services")
+TEST_DEFAULTS = {"IMGFLOW_REGISTRATIONS_PER_HOUR": "1000000"}
+"""Every test registers its users from 127.0.0.1: the per-address registration limit
+would otherwise refuse the suite itself (tests of that limit set it)."""
 
 
 def free_port() -> int:
@@ -91,7 +94,7 @@ def process_env(overrides: dict[str, str]) -> dict[str, str]:
     """The environment of an imgflow process: this one's, but no IMGFLOW_* setting except
     the given ones (a developer's own settings must not leak into a test)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
-    return {**base, **overrides}
+    return {**base, **TEST_DEFAULTS, **overrides}
 
 
 def migrate(env_overrides: dict[str, str], workdir: Path) -> None:

@@ -26,8 +26,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
-"""The only hosts a certificate or a subscription URL is fetched from."""
+SNS_HOST = re.compile(
+    r"sns\.(?:(?!cn-)[a-z]{2}-[a-z]+-\d+\.amazonaws\.com"
+    r"|cn-[a-z]+-\d+\.amazonaws\.com\.cn"
+    r"|us-gov-[a-z]+-\d+\.amazonaws\.com)"
+)
+"""The only hosts a certificate or a subscription URL is fetched from: SNS's own
+endpoint in one region, `sns.<region>.amazonaws.com` (China: `.amazonaws.com.cn`,
+GovCloud: `us-gov-<direction>-<n>`). A region is `<area>-<direction>-<number>`, so
+`sns.s3.amazonaws.com` (an S3 bucket named "sns", anyone's to create) is not one."""
 MAX_AGE = timedelta(hours=1)
 """Confirmations older than this are refused as possible replays."""
 CLOCK_SKEW = timedelta(minutes=5)
@@ -141,7 +148,7 @@ def parse(body: bytes) -> SnsMessage:
     """The JSON body of an SNS delivery; refuses anything that is not one."""
     try:
         data = json.loads(body)
-    except ValueError:  # UnicodeDecodeError is a ValueError too
+    except (ValueError, RecursionError):  # not UTF-8 (a ValueError too), nested too deep
         raise MalformedMessage("body is not JSON") from None
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")

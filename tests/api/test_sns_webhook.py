@@ -190,8 +190,8 @@ async def test_other_notifications_are_acknowledged_and_ignored(
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b"[]", b'{"Type": "Notification"}', b""],
-    ids=["not-json", "array", "missing-fields", "empty"],
+    [b"{not json", b"[]", b'{"Type": "Notification"}', b"", b"[" * 100_000],
+    ids=["not-json", "array", "missing-fields", "empty", "nested-too-deep"],
 )
 async def test_a_malformed_body_is_a_bad_request(
     http: httpx.AsyncClient, calls: Calls, content: bytes

@@ -178,6 +178,10 @@ BAD_CERT_URLS = [
     "https://sns.amazonaws.com/cert.pem",
     "https://sns.us_east_1.amazonaws.com/cert.pem",
     "https://s3.us-east-1.amazonaws.com/cert.pem",
+    "https://sns.s3.amazonaws.com/cert.pem",  # an S3 bucket named "sns": anyone's
+    "https://sns.s3-website.amazonaws.com/cert.pem",
+    "https://sns.us-east-1.amazonaws.com.cn/cert.pem",
+    "https://sns.cn-north-1.amazonaws.com/cert.pem",
     "file:///etc/passwd",
     "not a url",
 ]
@@ -208,6 +212,8 @@ async def test_a_subscribe_url_off_sns_is_refused_unfetched(
         "https://sns.us-east-1.amazonaws.com/x.pem",
         "https://sns.eu-west-3.amazonaws.com:443/x.pem",
         "https://sns.cn-north-1.amazonaws.com.cn/x.pem",
+        "https://sns.us-gov-west-1.amazonaws.com/x.pem",
+        "https://sns.il-central-1.amazonaws.com/x.pem",
         "https://SNS.US-EAST-1.AMAZONAWS.COM/x.pem",
     ],
 )
@@ -386,6 +392,7 @@ async def test_the_cache_expires_and_evicts(host: CertificateHost) -> None:
         b'{"Type": "Notification"}',
         b'{"Type": "Other"}',
         b"{}",
+        b"[" * 100_000,  # RecursionError in the JSON decoder
     ],
 )
 def test_what_is_not_an_sns_message_is_malformed(raw: bytes) -> None:
