@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 
-from imgflow import jobs, quotas, transitions
+from imgflow import jobs, lifecycle, quotas, transitions
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.lifecycle import Event
 from imgflow.models import Job
 from imgflow.services import Services
 
 log = logging.getLogger(__name__)
+CANCELLABLE = lifecycle.sources(Event.CANCEL)
 
 
 async def cancel(services: Services, owner_id: str, job_id: str) -> Job:
@@ -35,7 +37,7 @@ async def cancel(services: Services, owner_id: str, job_id: str) -> Job:
         return current
     raise ImgflowError(
         ErrorCode.JOB_NOT_CANCELLABLE,
-        f"the job is {current.status.value}; only a job AWAITING_UPLOAD or QUEUED can be "
+        f"the job is {current.status.value}; only a job {' or '.join(CANCELLABLE)} can be "
         "cancelled (a job a worker has started runs to its end)",
     )
 
