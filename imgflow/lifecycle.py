@@ -114,7 +114,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(_S.AWAITING_UPLOAD, Event.CANCEL, _S.CANCELLED, _API),
     Transition(_S.QUEUED, Event.CANCEL, _S.CANCELLED, _API),
     Transition(_S.QUEUED, Event.CLAIM, _S.PROCESSING, _WORKER),
-    # Taking over: the message came back while a dead worker's lease was running.
+    # Taking over: the holder's lease ran out (it died), and its message came back.
     Transition(_S.PROCESSING, Event.CLAIM, _S.PROCESSING, _WORKER, (LEASE_RAN_OUT,)),
     Transition(_S.PROCESSING, Event.SUCCEED, _S.SUCCEEDED, _WORKER, (HELD,)),
     Transition(_S.PROCESSING, Event.FAIL, _S.FAILED, _WORKER, (HELD,)),
