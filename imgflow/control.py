@@ -9,34 +9,26 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import and_
-from sqlmodel import col
-
-from imgflow import jobs, quotas
+from imgflow import jobs, lifecycle, quotas, transitions
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.models import Job, utcnow
+from imgflow.lifecycle import Event
+from imgflow.models import Job
 from imgflow.services import Services
 
 log = logging.getLogger(__name__)
-CANCELLABLE = (JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED)
-"""Not started yet. A PROCESSING job is not interrupted: the worker holds pixels and a
-lease, and cutting it short would leave a half-written result for nothing."""
+CANCELLABLE = lifecycle.sources(Event.CANCEL)
 
 
 async def cancel(services: Services, owner_id: str, job_id: str) -> Job:
     """AWAITING_UPLOAD or QUEUED -> CANCELLED. Cancelling a CANCELLED job returns it,
     so a client may repeat the call; any other state is JOB_NOT_CANCELLABLE.
 
-    A message still queued for the job is harmless: a worker only claims QUEUED jobs."""
+    A PROCESSING job is not interrupted: the worker holds pixels and a lease, and
+    cutting it short would leave a half-written result for nothing. A message still
+    queued for the job is harmless: a worker only claims QUEUED jobs."""
     job = await jobs.get_job(services, owner_id, job_id)
-    cancelled = await jobs.transition(
-        services,
-        job.id,
-        jobs.in_status(*CANCELLABLE),
-        status=JobStatus.CANCELLED,
-        finished_at=utcnow(),
-    )
+    cancelled = await transitions.cancel(services, job.id)
     if cancelled is not None:
         log.info("job cancelled", extra={"job_id": job.id})
         return cancelled
@@ -45,7 +37,7 @@ async def cancel(services: Services, owner_id: str, job_id: str) -> Job:
         return current
     raise ImgflowError(
         ErrorCode.JOB_NOT_CANCELLABLE,
-        f"the job is {current.status.value}; only a job AWAITING_UPLOAD or QUEUED can be "
+        f"the job is {current.status.value}; only a job {' or '.join(CANCELLABLE)} can be "
         "cancelled (a job a worker has started runs to its end)",
     )
 
@@ -57,19 +49,7 @@ async def retry(services: Services, owner_id: str, job_id: str) -> Job:
     job = await jobs.get_job(services, owner_id, job_id)
     if job.status is JobStatus.FAILED and job.source_format is not None:
         await quotas.check_active_jobs(services, owner_id)  # it would be active again
-    retryable = and_(jobs.in_status(JobStatus.FAILED), col(Job.source_format).is_not(None))
-    queued = await jobs.transition(
-        services,
-        job.id,
-        retryable,
-        status=JobStatus.QUEUED,
-        error_code=None,
-        error_message=None,
-        attempts=0,
-        started_at=None,
-        finished_at=None,
-        lease_until=None,
-    )
+    queued = await transitions.retry(services, job.id)
     if queued is None:
         raise not_retryable(await jobs.load(services, job.id) or job)
     log.info("job queued again by its owner", extra={"job_id": job.id})

@@ -6,7 +6,11 @@ from enum import StrEnum
 
 
 class JobStatus(StrEnum):
-    """Where a job is in its life. Transitions only move forward."""
+    """Where a job is in its life. The moves allowed between these are the table in
+    `imgflow.lifecycle`: mostly forward, but a job goes back to QUEUED when a worker
+    releases it (transient trouble, shutdown) or housekeeping reclaims it from a dead
+    worker, a new claim may take over a PROCESSING job whose lease ran out, and
+    `retryJob` moves a FAILED job to QUEUED. SUCCEEDED and CANCELLED are final."""
 
     AWAITING_UPLOAD = "AWAITING_UPLOAD"
     """Created for a direct upload; the source is not there yet."""

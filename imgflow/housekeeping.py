@@ -7,12 +7,10 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_
 from sqlmodel import col, select
 
-from imgflow import jobs, uploads
+from imgflow import jobs, transitions, uploads
 from imgflow.domain import JobStatus
-from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
 
@@ -56,18 +54,12 @@ async def reclaim_expired(services: Services) -> int:
 
 
 async def reclaim(services: Services, job: Job) -> None:
-    # Guarded by the attempt and the lease both: the worker may have renewed it since
+    # Fenced by the attempt and the lease both: the worker may have renewed it since
     # the SELECT, or a redelivered message may have taken the job over already.
-    expired = and_(jobs.held(job.attempts), col(Job.lease_until) < utcnow())
     if job.attempts >= services.settings.max_attempts:
-        error = ImgflowError(
-            ErrorCode.PROCESSING_FAILED, f"no worker finished it in {job.attempts} attempts"
-        )
-        await jobs.fail(services, job.id, error, expired)
+        await transitions.abandon(services, job.id, job.attempts)
         return
-    released = await jobs.transition(
-        services, job.id, expired, status=JobStatus.QUEUED, lease_until=None
-    )
+    released = await transitions.reclaim(services, job.id, job.attempts)
     if released is not None:
         log.warning("lease ran out: job queued again", extra={"job_id": job.id})
         await jobs.enqueue(services, released)
@@ -98,8 +90,7 @@ async def sweep_upload(services: Services, job: Job, *, expired: bool) -> None:
         log.info("accepting an upload nobody announced", extra={"job_id": job.id})
         await uploads.accept(services, job)
     elif expired:
-        error = ImgflowError(ErrorCode.UPLOAD_EXPIRED, "the upload never arrived")
-        await jobs.fail(services, job.id, error, jobs.in_status(JobStatus.AWAITING_UPLOAD))
+        await transitions.expire_upload(services, job.id)
 
 
 async def resend_notifications(services: Services) -> int:
@@ -108,7 +99,7 @@ async def resend_notifications(services: Services) -> int:
     A notification still queued or retrying on arq is not doubled: arq refuses a second
     job with the same id."""
     notifier = services.notifier
-    if notifier is None:
+    if not notifier.announces:
         return 0
     now = utcnow()
     query = (

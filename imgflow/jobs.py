@@ -1,8 +1,8 @@
-"""Job lifecycle: submit, read, page, and the guarded state transitions.
+"""Jobs in and out: submit (or build for a direct upload), record, queue, read, page.
 
-Every transition is one UPDATE guarded by the expected previous state, followed by
-one event. Nothing here knows about GraphQL, and nothing here touches pixels except
-through `workers.ingest`, run in the image thread pool.
+Every later change of status is a named transition (`imgflow.transitions`). Nothing
+here knows about GraphQL, and nothing here touches pixels except through
+`workers.ingest`, run in the image thread pool.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from imgflow import cursors, quotas
+from imgflow import cursors, lifecycle, quotas, transitions
 from imgflow.domain import JobStatus
-from imgflow.errors import ErrorCode, ImgflowError, is_transient
-from imgflow.events import job_channel, user_channel
+from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.lifecycle import Event
 from imgflow.models import IDEMPOTENCY_KEY_MAX, Job, new_id, utcnow
 from imgflow.services import Services
-from imgflow.storage import source_key
+from imgflow.storage import source_key, upload_key
 from workers.info import ImageInfo
 from workers.ingest import check_pipeline, probe
 from workers.operations import Operation, pipeline_to_json
@@ -68,11 +68,11 @@ async def submit(
     await quotas.check_active_jobs(services, owner_id)
     check_operations(operations, services.settings.max_operations)
     info = await inspect_source(services, data, operations)
-    job = new_job(owner_id, info, operations, idempotency_key)
+    job = new_job(owner_id, operations, info=info, idempotency_key=idempotency_key)
     winner = await store_and_record(services, job, data, info.format.mime_type)
     if winner is not None:
         return winner
-    await publish_event(services, job)
+    await transitions.publish_event(services, job)
     log.info("job submitted", extra={"job_id": job.id, "queue": job.queue.value})
     await enqueue(services, job)
     return job
@@ -86,9 +86,7 @@ async def store_and_record(services: Services, job: Job, data: bytes, mime_type:
     and the job that won is returned instead."""
     await services.storage.put(job.source_key, data, mime_type)
     try:
-        async with services.sessions() as session:
-            session.add(job)
-            await session.commit()
+        await record(services, job)
     except BaseException as error:
         await services.storage.delete(job.source_key)
         winner = await race_winner(services, job, error)
@@ -139,16 +137,6 @@ async def inspect_source(
     return info
 
 
-def source_fields(info: ImageInfo) -> dict[str, Any]:
-    return {
-        "source_format": info.format.value,
-        "source_width": info.width,
-        "source_height": info.height,
-        "source_frames": info.frames,
-        "source_bytes": info.bytes,
-    }
-
-
 def check_operations(operations: Sequence[Operation], limit: int) -> None:
     if not operations:
         raise ImgflowError(ErrorCode.BAD_USER_INPUT, "the pipeline needs at least one operation")
@@ -161,21 +149,35 @@ def check_operations(operations: Sequence[Operation], limit: int) -> None:
 
 def new_job(
     owner_id: str,
-    info: ImageInfo,
     operations: Sequence[Operation],
+    *,
+    info: ImageInfo | None,
     idempotency_key: str | None = None,
 ) -> Job:
+    """The one place a job row is built. With `info` (its source passed the checks) the
+    job is submitted; without, it awaits a direct upload of its file. The status it is
+    born in is the lifecycle table's."""
     job_id = new_id()
+    if info is None:
+        born, key, source = Event.REQUEST_UPLOAD, upload_key(job_id), {}
+    else:
+        born, key, source = Event.SUBMIT, source_key(job_id), transitions.source_fields(info)
     return Job(
         id=job_id,
         owner_id=owner_id,
         idempotency_key=idempotency_key,
-        status=JobStatus.QUEUED,
+        status=lifecycle.target(born),
         queue=route(operations),
         operations=pipeline_to_json(operations),
-        source_key=source_key(job_id),
-        **source_fields(info),
+        source_key=key,
+        **source,
     )
+
+
+async def record(services: Services, job: Job) -> None:
+    async with services.sessions() as session:
+        session.add(job)
+        await session.commit()
 
 
 async def enqueue(services: Services, job: Job) -> None:
@@ -241,138 +243,6 @@ async def updated_since(services: Services, owner_id: str, since: datetime) -> l
         return list((await session.exec(query)).all())
 
 
-async def transition(
-    services: Services,
-    job_id: str,
-    allowed: ColumnElement[bool],
-    **values: Any,
-) -> Job | None:
-    """One guarded UPDATE ... RETURNING; None when the job was not in an allowed state."""
-    values.setdefault("updated_at", utcnow())
-    status = values.get("status")
-    if isinstance(status, JobStatus) and status.is_terminal:
-        # The notification outbox: NULL means an announcement is owed (set once SNS took
-        # it); with notifications off nothing is owed, so turning them on later does not
-        # announce the history.
-        values["notified_at"] = None if services.notifier is not None else values["updated_at"]
-    statement = update(Job).where(col(Job.id) == job_id, allowed).values(**values).returning(Job)
-    async with services.sessions() as session:
-        job = (await session.scalars(statement)).one_or_none()
-        await session.commit()
-    if job is not None:
-        await publish_event(services, job)
-        if job.status.is_terminal:
-            # Counted here, where the guarded UPDATE matched: once per job ending, in
-            # whichever process ended it. No transition leaves a terminal status but
-            # retryJob's, after which the job may end (and count) again.
-            services.metrics.job_finished(job)
-            if services.notifier is not None:
-                await services.notifier.job_finished(job)  # only enqueues; never raises
-    return job
-
-
-def in_status(*statuses: JobStatus) -> ColumnElement[bool]:
-    return col(Job.status).in_(statuses)
-
-
-async def claim(services: Services, job_id: str) -> Job | None:
-    """QUEUED -> PROCESSING under a lease (or take over a PROCESSING job whose lease ran
-    out). None: finished, cancelled, or held by a live lease elsewhere."""
-    now = utcnow()
-    lease = timedelta(seconds=services.settings.lease_seconds)
-    takeable = or_(
-        col(Job.status) == JobStatus.QUEUED,
-        and_(col(Job.status) == JobStatus.PROCESSING, col(Job.lease_until) < now),
-    )
-    return await transition(
-        services,
-        job_id,
-        takeable,
-        status=JobStatus.PROCESSING,
-        attempts=col(Job.attempts) + 1,
-        started_at=now,
-        lease_until=now + lease,
-    )
-
-
-def held(attempt: int) -> ColumnElement[bool]:
-    """The job is still PROCESSING under the claim that counted `attempt`.
-
-    Every transition a worker makes out of PROCESSING is fenced by its attempt number: a
-    worker whose lease ran out and whose job was taken over can no longer settle it."""
-    return and_(col(Job.status) == JobStatus.PROCESSING, col(Job.attempts) == attempt)
-
-
-async def renew_lease(services: Services, job_id: str, attempt: int) -> bool:
-    """Extend the lease of a job this worker still holds; False once it was taken over.
-
-    No event and no `updated_at`: a lease is bookkeeping, not a change users see."""
-    lease_until = utcnow() + timedelta(seconds=services.settings.lease_seconds)
-    statement = (
-        update(Job).where(col(Job.id) == job_id, held(attempt)).values(lease_until=lease_until)
-    )
-    async with services.sessions() as session:
-        result = await session.execute(statement)
-        await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult for UPDATE
-
-
-async def succeed(
-    services: Services, job_id: str, attempt: int, key: str, info: ImageInfo
-) -> Job | None:
-    now = utcnow()
-    return await transition(
-        services,
-        job_id,
-        held(attempt),
-        status=JobStatus.SUCCEEDED,
-        result_key=key,
-        result_format=info.format.value,
-        result_width=info.width,
-        result_height=info.height,
-        result_frames=info.frames,
-        result_bytes=info.bytes,
-        finished_at=now,
-        lease_until=None,
-    )
-
-
-async def fail(
-    services: Services, job_id: str, error: ImgflowError, allowed: ColumnElement[bool]
-) -> Job | None:
-    """Fail the job if `allowed` holds (`held(attempt)` for a worker, `in_status(...)`
-    for the API and housekeeping)."""
-    job = await transition(
-        services,
-        job_id,
-        allowed,
-        status=JobStatus.FAILED,
-        error_code=error.code.value,
-        error_message=error.message[:2000],
-        finished_at=utcnow(),
-        lease_until=None,
-    )
-    if job is not None:
-        log.info("job failed: %s", error.message, extra={"job_id": job_id, "code": error.code})
-    return job
-
-
-async def release(
-    services: Services, job_id: str, attempt: int, *, counted: bool = True
-) -> Job | None:
-    """PROCESSING -> QUEUED: a transient failure to retry, or (`counted=False`) a job cut
-    short by a shutdown, whose attempt is given back since the image was not at fault."""
-    attempts = col(Job.attempts) if counted else col(Job.attempts) - 1
-    return await transition(
-        services,
-        job_id,
-        held(attempt),
-        status=JobStatus.QUEUED,
-        lease_until=None,
-        attempts=attempts,
-    )
-
-
 async def lease_left(services: Services, job_id: str) -> float | None:
     """Seconds until the lease of a PROCESSING job runs out; None if it is not held."""
     job = await load(services, job_id)
@@ -380,19 +250,6 @@ async def lease_left(services: Services, job_id: str) -> float | None:
         return None
     left = (job.lease_until - utcnow()).total_seconds()
     return left if left > 0 else None
-
-
-async def publish_event(services: Services, job: Job) -> None:
-    """Tell subscribers; live updates are best effort, the row is the truth."""
-    event = job.model_dump(mode="json")
-    try:
-        await services.events.publish(job_channel(job.id), event)
-        await services.events.publish(user_channel(job.owner_id), event)
-    except Exception as exc:
-        if not is_transient(exc):
-            log.exception("event publish failed", extra={"job_id": job.id})
-        else:  # Redis away: expected during an outage, and subscribers re-read the rows
-            log.warning("event publish failed: %r", exc, extra={"job_id": job.id})
 
 
 def job_from_event(event: dict[str, Any]) -> Job:

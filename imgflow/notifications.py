@@ -6,7 +6,8 @@ Two halves, so SNS never sits in a worker's job path:
 - `publish_completion` is that arq job; it runs in `imgflow cron`'s arq worker, reads
   the row and publishes, retrying with backoff while SNS is unreachable.
 
-Off when `IMGFLOW_SNS_NOTIFY_TOPIC_ARN` is unset: no notifier is created at all.
+Off when `IMGFLOW_SNS_NOTIFY_TOPIC_ARN` is unset: the `NullNotifier` stands in, which
+announces nothing, so a job that ends meanwhile owes no announcement.
 
 The job row is the outbox: `notified_at` is set once SNS accepted the message, and
 housekeeping queues again every finished job still without it (its arq job lost with
@@ -21,7 +22,7 @@ import json
 import logging
 import random
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from arq import ArqRedis, Retry, create_pool
 from arq.connections import RedisSettings
@@ -98,7 +99,47 @@ def backoff_seconds(job_try: int, rng: random.Random | None = None) -> float:
     return ceiling / 2 + draw * ceiling / 2
 
 
-class Notifier:
+class Notifier(Protocol):
+    """What every process has for completion notifications, on or off."""
+
+    @property
+    def announces(self) -> bool:
+        """Whether jobs are announced. A job that ends while they are owes an
+        announcement (`notified_at` stays NULL until one is published); while they are
+        not it owes none, so turning them on later does not announce the history."""
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def job_finished(self, job: Job) -> None:
+        """Queue the announcement of a job that just ended. Never raises."""
+
+    async def publish(self, job: Job) -> None:
+        """Announce the job now (the queued announcement's own work)."""
+
+
+class NullNotifier:
+    """Notifications off: nothing is queued, nothing owed."""
+
+    @property
+    def announces(self) -> bool:
+        return False
+
+    async def connect(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def job_finished(self, job: Job) -> None:
+        pass
+
+    async def publish(self, job: Job) -> None:
+        raise RuntimeError("notifications are off: IMGFLOW_SNS_NOTIFY_TOPIC_ARN is not set")
+
+
+class SnsNotifier:
     """Announces finished jobs: `job_finished` enqueues, `publish` talks to SNS."""
 
     def __init__(
@@ -119,6 +160,10 @@ class Notifier:
         self._sns_lock = asyncio.Lock()
         self._sns_stack: AsyncExitStack | None = None
         self._sns: Any = None  # aioboto3 is untyped
+
+    @property
+    def announces(self) -> bool:
+        return True
 
     async def connect(self) -> None:
         if self._redis is None:
@@ -184,8 +229,13 @@ class Notifier:
             return self._sns
 
 
-def open_notifier(settings: Settings) -> Notifier | None:
-    """The notifier when a topic is configured, else None (notifications off).
+def open_notifier(settings: Settings) -> Notifier:
+    """The SNS notifier when a topic is configured, else the null one."""
+    return sns_notifier(settings) or NullNotifier()
+
+
+def sns_notifier(settings: Settings) -> SnsNotifier | None:
+    """The SNS notifier when a topic is configured, else None (notifications off).
 
     Refuses a topic without Redis: the publishing is queued on arq, which lives there.
     """
@@ -197,7 +247,7 @@ def open_notifier(settings: Settings) -> Notifier | None:
             "IMGFLOW_SNS_NOTIFY_TOPIC_ARN needs IMGFLOW_REDIS_URL: completion notifications "
             "are queued on arq in Redis and published by `imgflow cron`"
         )
-    return Notifier(
+    return SnsNotifier(
         redis_url=settings.redis_url,
         namespace=settings.namespace,
         topic_arn=topic,
@@ -209,7 +259,7 @@ async def publish_completion(ctx: dict[str, Any], job_id: str) -> None:
     """arq job: publish the completion message of `job_id`, retrying with backoff."""
     services: Services = ctx["services"]
     notifier = services.notifier
-    if notifier is None:
+    if not notifier.announces:
         # Queued by a process with a topic, picked up by a cron without one: a deployment
         # mistake that retrying cannot fix.
         log.error(

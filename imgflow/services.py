@@ -14,7 +14,7 @@ from imgflow.db import SessionFactory, create_engine, session_factory
 from imgflow.events import Events, open_events
 from imgflow.limits import Limiter, open_limiter
 from imgflow.metrics import Metrics
-from imgflow.notifications import Notifier, open_notifier
+from imgflow.notifications import Notifier, NullNotifier, open_notifier
 from imgflow.queue_stats import RecentOverviews
 from imgflow.settings import Settings
 from imgflow.storage import Storage, open_storage
@@ -31,8 +31,8 @@ class Services:
     events: Events
     image_pool: ThreadPoolExecutor
     """Bounded pool for Pillow work: decode, transform, encode, and ingest probes."""
-    notifier: Notifier | None = None
-    """Completion notifications; None when no SNS topic is configured."""
+    notifier: Notifier = field(default_factory=NullNotifier)
+    """Completion notifications; the null notifier when no SNS topic is configured."""
     limiter: Limiter = field(kw_only=True)
     """Counts for the per-user limits (imgflow.quotas)."""
     metrics: Metrics = field(kw_only=True)
@@ -78,12 +78,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await broker.connect()
         await events.connect()
         await limiter.connect()
-        if notifier is not None:
-            await notifier.connect()
+        await notifier.connect()
         yield services
     finally:
-        if notifier is not None:
-            await notifier.close()
+        await notifier.close()
         await broker.close()
         await events.close()
         await limiter.close()

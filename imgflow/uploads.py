@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from imgflow import jobs, quotas
+from imgflow import jobs, quotas, transitions
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.models import Job, new_id, utcnow
+from imgflow.models import Job, utcnow
 from imgflow.services import Services
-from imgflow.storage import UPLOADS_PREFIX, UploadForm, source_key, upload_key
-from workers.operations import Operation, pipeline_from_json, pipeline_to_json
-from workers.routing import route
+from imgflow.storage import UPLOADS_PREFIX, UploadForm, source_key
+from workers.operations import Operation, pipeline_from_json
 
 log = logging.getLogger(__name__)
 MAX_NAME = 255
@@ -51,24 +50,14 @@ async def request_upload(
     settings = services.settings
     jobs.check_operations(operations, settings.max_operations)
     await quotas.check_active_jobs(services, owner_id)
-    job_id = new_id()
-    job = Job(
-        id=job_id,
-        owner_id=owner_id,
-        status=JobStatus.AWAITING_UPLOAD,
-        queue=route(operations),
-        operations=pipeline_to_json(operations),
-        source_key=upload_key(job_id),
-    )
+    job = jobs.new_job(owner_id, operations, info=None)
     ttl = settings.upload_ttl_seconds
     form = await services.storage.upload_form(
         job.source_key, settings.max_upload_bytes, ttl, base_url
     )
-    async with services.sessions() as session:
-        session.add(job)
-        await session.commit()
+    await jobs.record(services, job)
     log.info("upload requested", extra={"job_id": job.id, "queue": job.queue.value})
-    await jobs.publish_event(services, job)
+    await transitions.publish_event(services, job)
     return UploadTicket(job, form, (utcnow() + timedelta(seconds=ttl)).replace(microsecond=0))
 
 
@@ -123,21 +112,14 @@ async def accept(services: Services, job: Job) -> Job:
     try:
         info = await jobs.inspect_source(services, data, pipeline_from_json(job.operations))
     except ImgflowError as error:
-        failed = await jobs.fail(services, job.id, error, jobs.in_status(JobStatus.AWAITING_UPLOAD))
+        failed = await transitions.refuse_upload(services, job.id, error)
         return failed or await current(services, job.id)
     # The checked bytes are what the job runs on: kept under a key no upload form can
     # write, so posting the form again (it stays valid until it expires, and S3 cannot
     # refuse a second POST) changes nothing once the job is accepted.
     checked_key = source_key(job.id)
     await services.storage.put(checked_key, data, "application/octet-stream")
-    queued = await jobs.transition(
-        services,
-        job.id,
-        jobs.in_status(JobStatus.AWAITING_UPLOAD),
-        status=JobStatus.QUEUED,
-        source_key=checked_key,
-        **jobs.source_fields(info),
-    )
+    queued = await transitions.accept_upload(services, job.id, info, checked_key)
     if queued is None:  # accepted meanwhile by the other path (event or confirmation)
         return await current(services, job.id)
     log.info("upload accepted", extra={"job_id": job.id, "queue": queued.queue.value})

@@ -20,7 +20,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 
-from imgflow import jobs
+from imgflow import jobs, transitions
 from imgflow.broker import Consumer, DeadLetter, Handler, Message, Retry
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
@@ -89,7 +89,7 @@ class Worker:
     async def claim(self, job_id: str) -> Job | None:
         """Claim the job; a shutdown cancelling us mid-claim cannot leave it claimed by
         nobody (the UPDATE may commit after the cancel): it is then handed back."""
-        claiming = asyncio.ensure_future(jobs.claim(self.services, job_id))
+        claiming = asyncio.ensure_future(transitions.claim(self.services, job_id))
         try:
             return await asyncio.shield(claiming)
         except asyncio.CancelledError:
@@ -107,10 +107,10 @@ class Worker:
         try:
             await self.process(job)
         except ImgflowError as error:
-            await jobs.fail(self.services, job.id, error, jobs.held(job.attempts))
+            await transitions.fail(self.services, job.id, job.attempts, error)
         except ObjectMissing:
             gone = ImgflowError(ErrorCode.PROCESSING_FAILED, "the source image is gone")
-            await jobs.fail(self.services, job.id, gone, jobs.held(job.attempts))
+            await transitions.fail(self.services, job.id, job.attempts, gone)
         except Exception as exc:
             await self.retry_or_fail(job, exc)
 
@@ -132,7 +132,7 @@ class Worker:
         while True:
             await asyncio.sleep(every)
             try:
-                if not await jobs.renew_lease(self.services, job.id, job.attempts):
+                if not await transitions.renew_lease(self.services, job.id, job.attempts):
                     log.warning("lease lost: the job was taken over", extra=job_fields(job))
                     return
             except Exception:
@@ -143,7 +143,7 @@ class Worker:
         next worker starts it at once instead of waiting for the lease to run out."""
         try:
             async with asyncio.timeout(HAND_BACK_TIMEOUT_SECONDS):
-                await jobs.release(self.services, job.id, job.attempts, counted=False)
+                await transitions.hand_back(self.services, job.id, job.attempts)
             log.info("job handed back at shutdown", extra=job_fields(job))
         except Exception:
             log.warning("could not hand the job back", extra=job_fields(job), exc_info=True)
@@ -160,7 +160,7 @@ class Worker:
         )
         key = result_key(job.id, rendered.info.format)
         await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
-        if await jobs.succeed(services, job.id, job.attempts, key, rendered.info):
+        if await transitions.succeed(services, job.id, job.attempts, key, rendered.info):
             log.info("job succeeded", extra=job_fields(job))
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:
@@ -174,10 +174,10 @@ class Worker:
                 ErrorCode.PROCESSING_FAILED,
                 f"gave up after {job.attempts} attempts: {type(exc).__name__}: {exc}",
             )
-            if await jobs.fail(self.services, job.id, error, jobs.held(job.attempts)) is None:
+            if await transitions.fail(self.services, job.id, job.attempts, error) is None:
                 return
             raise DeadLetter(error.message) from exc
-        if await jobs.release(self.services, job.id, job.attempts) is None:
+        if await transitions.release(self.services, job.id, job.attempts) is None:
             return
         delay = backoff_seconds(
             job.attempts, settings.retry_base_seconds, settings.retry_max_seconds

@@ -13,10 +13,10 @@ from imgflow.domain import JobStatus, QueueName
 from imgflow.models import Job
 from imgflow.notifications import (
     BACKOFF_CAP_SECONDS,
-    Notifier,
+    SnsNotifier,
     backoff_seconds,
     completion_message,
-    open_notifier,
+    sns_notifier,
 )
 from imgflow.services import open_services
 from imgflow.settings import Settings
@@ -92,16 +92,15 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
 
 def test_off_without_a_topic() -> None:
     assert (
-        open_notifier(Settings(redis_url="redis://127.0.0.1:1/0", sns_notify_topic_arn=None))
-        is None
+        sns_notifier(Settings(redis_url="redis://127.0.0.1:1/0", sns_notify_topic_arn=None)) is None
     )
-    assert open_notifier(Settings(sns_notify_topic_arn="")) is None
+    assert sns_notifier(Settings(sns_notify_topic_arn="")) is None
 
 
 async def test_a_topic_without_redis_is_refused_at_startup() -> None:
     settings = Settings(sns_notify_topic_arn=TOPIC, redis_url=None)
     with pytest.raises(ValueError, match="IMGFLOW_REDIS_URL"):
-        open_notifier(settings)
+        sns_notifier(settings)
     with pytest.raises(ValueError, match="IMGFLOW_SNS_NOTIFY_TOPIC_ARN"):
         async with open_services(settings):
             pass
@@ -109,6 +108,6 @@ async def test_a_topic_without_redis_is_refused_at_startup() -> None:
 
 async def test_enqueue_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     # Never connected: the enqueue fails, and the job path must carry on regardless.
-    notifier = Notifier(redis_url="redis://127.0.0.1:1/0", namespace="t", topic_arn=TOPIC)
+    notifier = SnsNotifier(redis_url="redis://127.0.0.1:1/0", namespace="t", topic_arn=TOPIC)
     await notifier.job_finished(job(JobStatus.SUCCEEDED))
     assert "could not queue the completion notification" in caplog.text
