@@ -1,7 +1,7 @@
 """Raw baseline: the load test's job mix through `workers.pipeline.render` alone.
 
 Bytes in memory -> decode -> operation -> encode -> bytes: no API, queue, storage or
-network. The jobs are exactly `imgflow loadtest`'s (imported from `imgflow.loadtest`:
+network. The jobs are exactly `imgflow loadtest`'s (imported from the `loadtest` package:
 `job_mix` round-robin over rotate 90, resize fit 800x600, force resize 800x600,
 convert to the other of JPEG/PNG, alternating the JPEG and the PNG input), run N at a
 time in a ThreadPoolExecutor with 1 and with 2 threads (the service's default
@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgflow.loadtest import InputImage, JobFailure, JobSpec, check_result, job_mix, load_image
+from loadtest.images import InputImage, load_image
+from loadtest.mix import JobSpec, job_mix
+from loadtest.results import JobFailure
+from loadtest.runner import check_result
 from workers.codec import encoding
 from workers.info import Limits
 from workers.operations import Operation, operation_from_dict
