@@ -6,6 +6,7 @@ COPY imgflow ./imgflow
 COPY gql ./gql
 COPY resolvers ./resolvers
 COPY workers ./workers
+COPY loadtest ./loadtest
 COPY migrations ./migrations
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

@@ -1,7 +1,7 @@
 """Raw baseline: the load test's job mix through `workers.pipeline.render` alone.
 
 Bytes in memory -> decode -> operation -> encode -> bytes: no API, queue, storage or
-network. The jobs are exactly `imgflow loadtest`'s (imported from `imgflow.loadtest`:
+network. The jobs are exactly `imgflow loadtest`'s (imported from the `loadtest` package:
 `job_mix` round-robin over rotate 90, resize fit 800x600, force resize 800x600,
 convert to the other of JPEG/PNG, alternating the JPEG and the PNG input), run N at a
 time in a ThreadPoolExecutor with 1 and with 2 threads (the service's default
@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgflow.loadtest import InputImage, JobFailure, JobSpec, check_result, job_mix, load_image
-from workers import codec
+from loadtest.images import InputImage, load_image
+from loadtest.mix import JobSpec, job_mix
+from loadtest.results import JobFailure
+from loadtest.runner import check_result
+from workers.codec import encoding
 from workers.info import Limits
 from workers.operations import Operation, operation_from_dict
 from workers.pipeline import render
@@ -140,11 +143,11 @@ def run_once(jobs: Sequence[Job], threads: int, limits: Limits) -> Run:
 
 @contextmanager
 def png_compress_level(level: int) -> Iterator[None]:
-    """Temporarily change `codec.encode`'s default zlib level (the function object's own
+    """Temporarily change `encoding.encode`'s default zlib level (the function object's own
     default, so every caller sees it however it imported `encode`)."""
-    defaults = codec.encode.__kwdefaults__
+    defaults = encoding.encode.__kwdefaults__
     if defaults is None or "png_compress_level" not in defaults:
-        raise SystemExit("raw_baseline: workers.codec.encode has no png_compress_level")
+        raise SystemExit("raw_baseline: workers.codec.encoding.encode has no png_compress_level")
     committed = defaults["png_compress_level"]
     defaults["png_compress_level"] = level
     try:
@@ -185,7 +188,7 @@ def summarise(
         "jobs": len(runs[0].job_ms),
         "repeats": repeats,
         "png_compress_level": level,
-        "jpeg_quality": codec.JPEG_QUALITY,
+        "jpeg_quality": encoding.JPEG_QUALITY,
         "cpus": os.cpu_count(),
         "threads": threads,
         "output_bytes": runs[0].output_bytes,
@@ -268,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits()
     images = load_inputs(args.jpeg, args.png)
     jobs = build_jobs(args.jobs, images)
-    committed = (codec.encode.__kwdefaults__ or {}).get("png_compress_level")
+    committed = (encoding.encode.__kwdefaults__ or {}).get("png_compress_level")
     level = committed if args.png_compress_level is None else args.png_compress_level
     loadavg_before = [round(value, 2) for value in os.getloadavg()]
     runs: list[Run] = []

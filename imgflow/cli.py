@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(commands)  # submit, jobs, login, logout
 
-    from imgflow import loadtest
+    from loadtest import command as loadtest
 
     load = commands.add_parser("loadtest", help="the reference load test, via the public API")
     loadtest.add_arguments(load)

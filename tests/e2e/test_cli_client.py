@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgflow.loadtest import synthetic_photo
+from loadtest.images import synthetic_photo
 from tests.conftest import Server, free_port, process_env, stop_server, wait_healthy
 from tests.imaging import quadrants, similarity, to_bytes
 

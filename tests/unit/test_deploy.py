@@ -74,7 +74,7 @@ def test_bucket_created_is_the_bucket_used() -> None:
 def test_dockerfile_copies_every_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\w+) ", dockerfile, flags=re.MULTILINE))
-    assert copied == {"imgflow", "gql", "resolvers", "workers", "migrations"}
+    assert copied == {"imgflow", "gql", "resolvers", "workers", "loadtest", "migrations"}
     assert all((ROOT / package / "__init__.py").exists() for package in copied)
 
 

@@ -7,16 +7,10 @@ import json
 
 import pytest
 
-from imgflow.loadtest import (
-    InputImage,
-    JobResult,
-    Stats,
-    build_report,
-    fitted,
-    job_mix,
-    percentile,
-    render_table,
-)
+from loadtest.images import InputImage
+from loadtest.mix import fitted, job_mix
+from loadtest.report import Stats, build_report, percentile, render_table
+from loadtest.results import JobResult
 
 JPEG = InputImage("photo.jpg", b"", "JPEG", (1224, 817))
 PNG = InputImage("photo.png", b"", "PNG", (1448, 1448))

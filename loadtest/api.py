@@ -1,0 +1,143 @@
+"""The public API as a client sees it: GraphQL over HTTP (sign-in, multipart submit,
+downloads) and the `jobUpdated` subscription over graphql-transport-ws."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+from loadtest.mix import JobSpec
+from loadtest.results import JobFailure
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+
+SUBMIT = """
+mutation Submit($file: Upload!, $operations: [OperationInput!]!) {
+  submitImage(file: $file, operations: $operations) { id status queue }
+}
+"""
+WATCH = """
+subscription Watch($id: ID!) {
+  jobUpdated(id: $id) { status queue result { url format width height } error { code message } }
+}
+"""
+REGISTER = """
+mutation($e: String!, $p: String!) { register(email: $e, password: $p) { token } }
+"""
+LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+
+
+def graphql_data(response: httpx.Response, field_name: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise JobFailure(f"HTTP_{response.status_code}", response.text[:200]) from None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors:
+        raise JobFailure(error_code(errors[0]), str(errors[0].get("message")))
+    if response.status_code != 200 or not body.get("data"):
+        raise JobFailure(f"HTTP_{response.status_code}", response.text[:200])
+    return dict(body["data"][field_name])
+
+
+def error_code(error: dict[str, Any]) -> str:
+    return str((error.get("extensions") or {}).get("code") or "GRAPHQL_ERROR")
+
+
+@dataclass
+class Api:
+    """The public API as a client sees it: GraphQL over HTTP, subscriptions over WS."""
+
+    base_url: str
+    http: httpx.AsyncClient
+    token: str = ""
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.base_url}/graphql"
+
+    async def sign_in(self, email: str | None, password: str | None) -> None:
+        if email is None:
+            # A fresh user per run: no setup, and runs never see each other's jobs.
+            email = f"loadtest-{uuid.uuid4().hex[:12]}@example.com"
+            query, name, password = REGISTER, "register", secrets.token_urlsafe(16)
+        else:
+            query, name = LOGIN, "login"
+        variables = {"e": email, "p": password}
+        response = await self.http.post(
+            self.graphql_url, json={"query": query, "variables": variables}
+        )
+        self.token = str(graphql_data(response, name)["token"])
+
+    async def submit(self, spec: JobSpec) -> dict[str, Any]:
+        payload = {"query": SUBMIT, "variables": {"file": None, "operations": [spec.operation]}}
+        suffix = "jpg" if spec.image.format == "JPEG" else "png"
+        content_type = f"image/{spec.image.format.lower()}"
+        response = await self.http.post(
+            self.graphql_url,
+            data={"operations": json.dumps(payload), "map": '{"0": ["variables.file"]}'},
+            files={"0": (f"input.{suffix}", spec.image.data, content_type)},
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        return graphql_data(response, "submitImage")
+
+    async def terminal_event(self, job_id: str) -> tuple[dict[str, Any], float]:
+        """The job's terminal state and when it arrived (monotonic clock)."""
+        ws_url = self.graphql_url.replace("http", "ws", 1)
+        protocols = [Subprotocol("graphql-transport-ws")]
+        # No separate handshake timeout: the per-job timeout bounds the whole wait.
+        async with connect(ws_url, subprotocols=protocols, open_timeout=None) as ws:
+            await self._init(ws)
+            request = {"query": WATCH, "variables": {"id": job_id}}
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": request}))
+            return await self._await_terminal(ws)
+
+    async def _init(self, ws: ClientConnection) -> None:
+        auth = {"Authorization": f"Bearer {self.token}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
+        ack = json.loads(await ws.recv())
+        if ack.get("type") != "connection_ack":
+            raise JobFailure("WS_INIT", json.dumps(ack)[:200])
+
+    async def _await_terminal(self, ws: ClientConnection) -> tuple[dict[str, Any], float]:
+        terminal: tuple[dict[str, Any], float] | None = None
+        # Read on to the server's `complete` after the terminal event, so the
+        # subscription ends the way the server ends it rather than by a dropped socket.
+        async for raw in ws:
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+            elif kind == "next":
+                event = subscription_event(message["payload"])
+                if event["status"] in TERMINAL and terminal is None:
+                    terminal = (event, time.monotonic())
+            elif kind == "error":
+                errors = message.get("payload") or [{}]
+                raise JobFailure(error_code(errors[0]), str(errors[0].get("message")))
+            elif kind == "complete":
+                break
+        if terminal is None:
+            raise JobFailure("NO_TERMINAL_EVENT", "subscription ended before a terminal state")
+        return terminal
+
+    async def download(self, url: str) -> bytes:
+        response = await self.http.get(url)
+        if response.status_code != 200:
+            raise JobFailure(f"DOWNLOAD_HTTP_{response.status_code}", url)
+        return response.content
+
+
+def subscription_event(payload: dict[str, Any]) -> dict[str, Any]:
+    if payload.get("errors"):
+        error = payload["errors"][0]
+        raise JobFailure(error_code(error), str(error.get("message")))
+    return dict(payload["data"]["jobUpdated"])
