@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import ROOT, Server, new_user, start_imgflow, stop_server
 from tests.imaging import open_bytes, quadrants, to_bytes
 
-PACKAGES = ("imgflow", "gql", "resolvers", "workers")
+PACKAGES = ("imgflow", "gql", "resolvers", "workers", "loadtest")
 DEV_ONLY = ("pytest", "skimage", "moto", "hypothesis", "selenium", "deptry")
 INSTALL_SECONDS = 600  # a cold pip cache downloads every dependency
 
