@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imgflow.imaging.info import Limits
+from imgflow.imaging.operations import Operation, operation_from_dict
 from loadtest.images import InputImage, load_image
 from loadtest.mix import JobSpec, job_mix
 from loadtest.results import JobFailure
 from loadtest.runner import check_result
 from workers.codec import encoding
-from workers.info import Limits
-from workers.operations import Operation, operation_from_dict
 from workers.pipeline import render
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import strawberry
 
 from imgflow.domain import JobStatus, QueueName
-from workers.formats import ImageFormat
-from workers.operations import FlipDirection
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.operations import FlipDirection
 
 strawberry.enum(JobStatus, description="Where a job is in its life.")
 strawberry.enum(QueueName, description="The queue a job was routed to.")

@@ -6,7 +6,7 @@ import strawberry
 
 from gql.enums import FlipDirection, ImageFormat
 from imgflow.errors import ErrorCode, ImgflowError
-from workers import operations as ops
+from imgflow.imaging import operations as ops
 
 
 @strawberry.input(description="Rotate counter-clockwise; non-right angles expand the canvas.")

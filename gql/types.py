@@ -10,7 +10,7 @@ from strawberry.utils.str_converters import to_camel_case
 from gql.context import Info
 from gql.enums import ImageFormat, JobStatus, QueueName
 from imgflow import admin, cursors, models
-from workers import formats
+from imgflow.imaging import formats
 
 
 @strawberry.type(description="An image as stored: where to get it and what it is.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from workers.formats import EXTENSIONS
+from imgflow.imaging.formats import EXTENSIONS
 
 MIME_BY_EXTENSION = {ext: fmt.mime_type for fmt, ext in EXTENSIONS.items()}
 OCTET_STREAM = "application/octet-stream"

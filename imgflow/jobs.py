@@ -2,7 +2,7 @@
 
 Every later change of status is a named transition (`imgflow.transitions`). Nothing
 here knows about GraphQL, and nothing here touches pixels except through
-`workers.ingest`, run in the image thread pool.
+`imgflow.imaging.ingest`, run in the image thread pool.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from sqlmodel import col, select
 from imgflow import cursors, lifecycle, quotas, transitions
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.info import ImageInfo
+from imgflow.imaging.ingest import check_pipeline, probe
+from imgflow.imaging.operations import Operation, pipeline_to_json
+from imgflow.imaging.routing import route
 from imgflow.lifecycle import Event
 from imgflow.models import IDEMPOTENCY_KEY_MAX, Job, new_id, utcnow
 from imgflow.services import Services
 from imgflow.storage import source_key, upload_key
-from workers.info import ImageInfo
-from workers.ingest import check_pipeline, probe
-from workers.operations import Operation, pipeline_to_json
-from workers.routing import route
 
 log = logging.getLogger(__name__)
 REPLAY_LIMIT = 1000

@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imgflow.broker import Broker, open_broker
 from imgflow.db import SessionFactory, create_engine, session_factory
 from imgflow.events import Events, open_events
+from imgflow.imaging.leash import configure_pillow
 from imgflow.limits import Limiter, open_limiter
 from imgflow.metrics import Metrics
 from imgflow.notifications import Notifier, NullNotifier, open_notifier
 from imgflow.queue_stats import RecentOverviews
 from imgflow.settings import Settings
 from imgflow.storage import Storage, open_storage
-from workers.limits import configure_pillow
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from imgflow import faults, secret_policy
 from imgflow.domain import QueueName
-from workers.info import Limits
+from imgflow.imaging.info import Limits
 
 MIN_SECRET_LENGTH = secret_policy.MIN_SECRET_LENGTH
 DEFAULT_CONCURRENCY = {

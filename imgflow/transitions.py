@@ -18,10 +18,10 @@ from sqlmodel import col
 from imgflow import lifecycle
 from imgflow.errors import ErrorCode, ImgflowError, is_transient
 from imgflow.events import job_channel, user_channel
+from imgflow.imaging.info import ImageInfo
 from imgflow.lifecycle import Event, Fence
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
-from workers.info import ImageInfo
 
 log = logging.getLogger(__name__)
 ERROR_MESSAGE_MAX = 2000

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from imgflow import jobs, quotas, transitions
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.operations import Operation, pipeline_from_json
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
 from imgflow.storage import UPLOADS_PREFIX, UploadForm, source_key
-from workers.operations import Operation, pipeline_from_json
 
 log = logging.getLogger(__name__)
 MAX_NAME = 255

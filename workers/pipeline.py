@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -12,15 +11,13 @@ from typing import Any
 
 from PIL import Image
 
-from imgflow.errors import ErrorCode, ImgflowError
-from workers import ops
-from workers.codec import ANIMATED_FORMATS, Decoded, Header, decode, encode, frame_count
-from workers.formats import ImageFormat
-from workers.info import ImageInfo, Limits
-from workers.limits import Deadline, pixel_limit
-from workers.operations import MAX_SIDE, Convert, ForceResize, Operation, Resize
-
-Size = tuple[int, int]
+from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.leash import Deadline
+from imgflow.imaging.operations import Convert, ForceResize, Operation, Resize
+from imgflow.imaging.planning import check_plan, kept_frames, output_format
+from imgflow.imaging.sizes import Size, output_size
+from workers import transforms
+from workers.codec import Decoded, Header, decode, encode, frame_count
 
 
 @dataclass(frozen=True)
@@ -117,81 +114,16 @@ def shrink_target(steps: Sequence[Operation], size: Size) -> Size | None:
     """
     if not steps or not isinstance(steps[0], Resize | ForceResize):
         return None
-    target = ops.output_size(size, steps[0])
+    target = output_size(size, steps[0])
     if target[0] >= size[0] or target[1] >= size[1]:
         return None
     return target
-
-
-def output_format(
-    operations: Sequence[Operation], source: ImageFormat
-) -> tuple[ImageFormat, int | None]:
-    """The format (and quality) written: the last `Convert`'s, else the source's."""
-    converts = [op for op in operations if isinstance(op, Convert)]
-    if not converts:
-        return source, None
-    return converts[-1].format, converts[-1].quality
-
-
-def kept_frames(source: ImageFormat, frames: int, output: ImageFormat) -> int:
-    """How many of the source's frames the output keeps, so no work is spent on the
-    others: animations stay animations in formats that animate, TIFF pages stay pages
-    in TIFF; anything else keeps its first frame."""
-    if source in ANIMATED_FORMATS and frames > 1:
-        return frames if output in ANIMATED_FORMATS else 1
-    return frames if output is ImageFormat.TIFF else 1
-
-
-def check_plan(sizes: Sequence[Size], operations: Sequence[Operation], limits: Limits) -> None:
-    """Refuse a pipeline from sizes alone, before any pixel work: a crop outside the
-    image at its step, or any step's output over the per-frame limit, a side no codec
-    holds, or the pixel budget across the frames (`sizes`: each kept frame's upright
-    size). Every step's output is held in memory in its turn, so the intermediate steps
-    are checked, not only the last."""
-    counts = Counter(sizes)  # an animation's frames share one size: plan it once
-    for number, op in enumerate(operations, start=1):
-        counts = _step_sizes(counts, op, number)
-        step = f"{op.name} (step {number})"
-        for size in counts:
-            _check_frame_output(size, limits, step)
-        _check_total_output(counts, limits, step)
-
-
-def _step_sizes(counts: Counter[Size], op: Operation, number: int) -> Counter[Size]:
-    after: Counter[Size] = Counter()
-    for size, frames in counts.items():
-        try:
-            after[ops.output_size(size, op)] += frames
-        except ImgflowError as error:
-            raise ImgflowError(error.code, f"step {number}: {error.message}") from None
-    return after
 
 
 def _check_header(operations: Sequence[Operation], limits: Limits, header: Header) -> None:
     fmt, _ = output_format(operations, header.format)
     kept = kept_frames(header.format, len(header.sizes), fmt)
     check_plan(header.sizes[:kept], operations, limits)
-
-
-def _check_frame_output(size: Size, limits: Limits, step: str) -> None:
-    width, height = size
-    limit = pixel_limit(limits)
-    if width * height > limit or max(size) > MAX_SIDE:
-        raise ImgflowError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"{step}: the output would be {width} x {height} ({width * height:,} pixels); "
-            f"the limit is {limit:,} pixels and {MAX_SIDE} per side",
-        )
-
-
-def _check_total_output(counts: Counter[Size], limits: Limits, step: str) -> None:
-    total = sum(width * height * frames for (width, height), frames in counts.items())
-    if total > limits.max_total_pixels:
-        raise ImgflowError(
-            ErrorCode.IMAGE_TOO_LARGE,
-            f"{step}: the output would be {counts.total()} frames, {total:,} pixels in all; "
-            f"the limit is {limits.max_total_pixels:,} pixels across frames",
-        )
 
 
 def _pin_drafted_resize(
@@ -201,12 +133,12 @@ def _pin_drafted_resize(
     up), so the first resize is pinned to the size the full-size source would give."""
     if frame.size == decoded.size or shrink_target(steps, decoded.size) is None:
         return steps
-    width, height = ops.output_size(decoded.size, steps[0])
+    width, height = output_size(decoded.size, steps[0])
     return [ForceResize(width, height), *steps[1:]]
 
 
 def _apply_all(frame: Image.Image, steps: Sequence[Operation], deadline: Deadline) -> Image.Image:
     for step in steps:
         deadline.check(step.name)
-        frame = ops.apply(frame, step)
+        frame = transforms.apply(frame, step)
     return frame

@@ -25,10 +25,10 @@ from imgflow.broker import Consumer, DeadLetter, Handler, Message, Retry
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
+from imgflow.imaging.operations import pipeline_from_json
 from imgflow.models import Job
 from imgflow.services import Services
 from imgflow.storage import ObjectMissing, result_key
-from workers.operations import pipeline_from_json
 from workers.pipeline import render_in
 
 log = logging.getLogger(__name__)

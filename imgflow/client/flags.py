@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workers.formats import ImageFormat
+from imgflow.imaging.formats import ImageFormat
 
 Operation = dict[str, Any]
 """One `OperationInput`, as JSON."""

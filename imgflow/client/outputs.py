@@ -18,7 +18,7 @@ import httpx
 
 from imgflow.client.api import Unreachable, reason
 from imgflow.client.service import ImageInfo, Job
-from workers.formats import EXTENSIONS, ImageFormat
+from imgflow.imaging.formats import EXTENSIONS, ImageFormat
 
 ID_PREFIX = 8
 MAX_SUFFIX = 1000

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlparse
 
-from workers.formats import ImageFormat
+from imgflow.imaging.formats import ImageFormat
 
 
 class ObjectMissing(Exception):

@@ -9,6 +9,8 @@ import pytest
 from PIL import EpsImagePlugin, Image, PngImagePlugin
 
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import Limits
 from tests.imaging import (
     BLUE,
     RED,
@@ -27,8 +29,6 @@ from tests.imaging import (
     with_alpha,
 )
 from workers.codec import decode, encode
-from workers.formats import ImageFormat
-from workers.info import Limits
 
 LIMITS = Limits()
 

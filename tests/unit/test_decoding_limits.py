@@ -19,13 +19,21 @@ import pytest
 from PIL import EpsImagePlugin, Image
 
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.ingest import check_pipeline, probe
+from imgflow.imaging.leash import Deadline, configure_pillow
+from imgflow.imaging.operations import (
+    Blur,
+    Convert,
+    ForceResize,
+    Grayscale,
+    Operation,
+    Resize,
+    Rotate,
+)
 from tests.imaging import animated_gif, quadrants, to_bytes
 from workers.codec import decode
-from workers.formats import ImageFormat
-from workers.info import ImageInfo, Limits
-from workers.ingest import check_pipeline, probe
-from workers.limits import Deadline, configure_pillow
-from workers.operations import Blur, Convert, ForceResize, Grayscale, Operation, Resize, Rotate
 from workers.pipeline import render, render_in
 
 

@@ -30,12 +30,10 @@ from hypothesis import strategies as st
 from PIL import Image, features
 
 from imgflow.errors import ErrorCode, ImgflowError
-from tests.corpus import corpus_dir
-from tests.imaging import animated_gif, oriented_jpeg, quadrants, to_bytes
-from workers.formats import ImageFormat
-from workers.info import Limits
-from workers.ingest import check_pipeline, probe
-from workers.operations import (
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import Limits
+from imgflow.imaging.ingest import check_pipeline, probe
+from imgflow.imaging.operations import (
     Blur,
     Convert,
     Crop,
@@ -47,6 +45,8 @@ from workers.operations import (
     Resize,
     Rotate,
 )
+from tests.corpus import corpus_dir
+from tests.imaging import animated_gif, oriented_jpeg, quadrants, to_bytes
 from workers.pipeline import render
 
 settings.register_profile(

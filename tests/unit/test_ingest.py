@@ -1,4 +1,4 @@
-"""workers.ingest: sniffing by magic bytes, header-only probing, pipeline size prediction."""
+"""imgflow.imaging.ingest: sniffing by magic bytes, header-only probing, size prediction."""
 
 from __future__ import annotations
 
@@ -16,14 +16,10 @@ import pytest
 from PIL import EpsImagePlugin, Image, ImageFile, features
 
 from imgflow.errors import ErrorCode, ImgflowError
-from tests.corpus import corpus_dir
-from tests.imaging import animated_gif, quadrants
-from tests.imaging import to_bytes as encode
-from workers import ops
-from workers.formats import ImageFormat
-from workers.info import ImageInfo, Limits
-from workers.ingest import PILLOW_PLUGINS, check_pipeline, planned_size, probe, sniff
-from workers.operations import (
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.ingest import PILLOW_PLUGINS, check_pipeline, planned_size, probe, sniff
+from imgflow.imaging.operations import (
     Blur,
     Convert,
     Crop,
@@ -36,6 +32,10 @@ from workers.operations import (
     Rotate,
     Sharpen,
 )
+from tests.corpus import corpus_dir
+from tests.imaging import animated_gif, quadrants
+from tests.imaging import to_bytes as encode
+from workers import transforms as ops
 
 NO_AVIF = pytest.mark.skipif(not features.check("avif"), reason="Pillow built without AVIF")
 ACCEPTED = [
@@ -388,7 +388,7 @@ def test_resizes(op: Operation, expected: tuple[int, int]) -> None:
 @pytest.mark.parametrize("box", [(320, 320), (100, 50), (7, 1000), (639, 479), (2000, 9)])
 def test_planned_resize_is_what_the_worker_produces(box: tuple[int, int]) -> None:
     # The ingest check and the worker once rounded differently (320 x 241 planned,
-    # 320 x 240 produced); both now use workers.ops.output_size.
+    # 320 x 240 produced); both now use imgflow.imaging.sizes.output_size.
     produced = ops.apply(Image.new("L", (640, 481)), Resize(*box)).size
     assert planned_size(640, 481, [Resize(*box)]) == produced
 

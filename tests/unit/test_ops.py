@@ -10,20 +10,8 @@ from PIL import Image
 from skimage.filters import gaussian
 
 from imgflow.errors import ErrorCode, ImgflowError
-from tests.imaging import (
-    BLUE,
-    RED,
-    WHITE,
-    colour_at,
-    near,
-    pixels,
-    quadrants,
-    similarity,
-    with_alpha,
-)
-from workers import ops
-from workers.formats import ImageFormat
-from workers.operations import (
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.operations import (
     OPERATION_TYPES,
     Blur,
     Convert,
@@ -37,6 +25,19 @@ from workers.operations import (
     Rotate,
     Sharpen,
 )
+from imgflow.imaging.sizes import output_size
+from tests.imaging import (
+    BLUE,
+    RED,
+    WHITE,
+    colour_at,
+    near,
+    pixels,
+    quadrants,
+    similarity,
+    with_alpha,
+)
+from workers import transforms as ops
 
 
 def test_every_operation_is_registered() -> None:
@@ -105,7 +106,7 @@ def test_resize_fits_inside_the_box_keeping_aspect(spec: Resize, expected: tuple
 
 
 def test_resize_never_produces_a_zero_side() -> None:
-    assert ops.output_size((1000, 2), Resize(width=10)) == (10, 1)
+    assert output_size((1000, 2), Resize(width=10)) == (10, 1)
     assert ops.apply(Image.new("RGB", (1000, 2)), Resize(width=10)).size == (10, 1)
 
 
@@ -223,4 +224,4 @@ PLANNED: list[Operation] = [
 @pytest.mark.parametrize("size", [(64, 48), (37, 91)])
 def test_planned_size_is_the_size_produced(op: Operation, size: tuple[int, int]) -> None:
     image = Image.new("RGBA", size, (*BLUE, 255))
-    assert ops.apply(image, op).size == ops.output_size(size, op)
+    assert ops.apply(image, op).size == output_size(size, op)

@@ -12,6 +12,19 @@ import pytest
 from PIL import Image
 
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import Limits
+from imgflow.imaging.operations import (
+    Convert,
+    Crop,
+    Flip,
+    FlipDirection,
+    ForceResize,
+    Grayscale,
+    Operation,
+    Resize,
+    Rotate,
+)
 from tests.corpus import corpus_dir
 from tests.imaging import (
     RED,
@@ -25,21 +38,8 @@ from tests.imaging import (
     to_bytes,
 )
 from workers import codec
-from workers.formats import ImageFormat
-from workers.info import Limits
-from workers.operations import (
-    Convert,
-    Crop,
-    Flip,
-    FlipDirection,
-    ForceResize,
-    Grayscale,
-    Operation,
-    Resize,
-    Rotate,
-)
-from workers.ops.geometry import fitted_size
 from workers.pipeline import Rendered, render, shrink_target
+from workers.transforms.geometry import fitted_size
 
 LIMITS = Limits()
 

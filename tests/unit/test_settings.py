@@ -9,10 +9,10 @@ import pytest
 from imgflow import cursors, signing
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.operations import Blur, Convert, Crop, Flip, FlipDirection, Resize, Rotate
+from imgflow.imaging.routing import route
 from imgflow.settings import DEFAULT_CONCURRENCY, Settings, ensure_local_secret, parse_concurrency
-from workers.formats import ImageFormat
-from workers.operations import Blur, Convert, Crop, Flip, FlipDirection, Resize, Rotate
-from workers.routing import route
 
 
 def test_concurrency_flag_overrides_only_the_named_queues() -> None:

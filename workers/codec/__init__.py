@@ -11,12 +11,11 @@ shrink-on-load), `animation` (frames, durations, loop counts), `colour` (modes, 
 write). This package's face is what the pipeline uses.
 """
 
-from workers.codec.animation import ANIMATED_FORMATS, frame_count
+from workers.codec.animation import frame_count
 from workers.codec.decoding import Decoded, Header, Plan, ShrinkHint, decode
 from workers.codec.encoding import encode
 
 __all__ = [
-    "ANIMATED_FORMATS",
     "Decoded",
     "Header",
     "Plan",

@@ -12,13 +12,12 @@ from typing import Any
 
 from PIL import Image, ImageFile
 
+from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
+from imgflow.imaging.info import Limits
+from imgflow.imaging.leash import Deadline, check_frame_pixels, check_total_pixels
+from imgflow.imaging.source import PILLOW_PLUGINS
 from workers.codec.colour import GIF_TRANSPARENT
-from workers.formats import ImageFormat
-from workers.info import Limits
-from workers.limits import Deadline, check_frame_pixels, check_total_pixels
-from workers.source import PILLOW_PLUGINS
 
-ANIMATED_FORMATS = frozenset({ImageFormat.GIF, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.AVIF})
 """Formats whose multi-frame files are animations (TIFF pages are not)."""
 MULTI_FRAME_OUTPUTS = ANIMATED_FORMATS | {ImageFormat.TIFF}
 _PLUGINS = [plugin for plugins in PILLOW_PLUGINS.values() for plugin in plugins]

@@ -13,7 +13,7 @@ import io
 import numpy as np
 from PIL import Image, ImageCms
 
-from workers.limits import Deadline
+from imgflow.imaging.leash import Deadline
 
 SRGB = ImageCms.createProfile("sRGB")
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
 from imgflow.errors import ErrorCode, ImgflowError
-from workers.codec.animation import ANIMATED_FORMATS, load_frames, plays
+from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
+from imgflow.imaging.info import Limits
+from imgflow.imaging.leash import Deadline, check_frame_pixels
+from imgflow.imaging.source import check_frame_sizes, counted_frames, open_as, sniff
+from workers.codec.animation import load_frames, plays
 from workers.codec.colour import normalise
 from workers.codec.geometry import Size, exif_orientation, shrink_on_load, upright, upright_frames
-from workers.formats import ImageFormat
-from workers.info import Limits
-from workers.limits import Deadline, check_frame_pixels
-from workers.source import check_frame_sizes, counted_frames, open_as, sniff
 
 ShrinkHint = Callable[[Size], Size | None]
 """Given the upright source size, the size the pipeline will scale down to, if any."""

@@ -14,12 +14,12 @@ from typing import Any
 from PIL import Image
 
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.leash import Deadline
+from imgflow.imaging.operations import MAX_SIDE
 from workers.codec.animation import MULTI_FRAME_OUTPUTS, sequence_params
 from workers.codec.colour import flatten, matching_icc, palette, to_srgb
 from workers.codec.geometry import Size
-from workers.formats import ImageFormat
-from workers.limits import Deadline
-from workers.operations import MAX_SIDE
 
 JPEG_QUALITY = 85
 WEBP_QUALITY = 80

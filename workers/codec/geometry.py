@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from PIL import ExifTags, Image, ImageFile
 
-from workers.formats import ImageFormat
-from workers.limits import Deadline
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.leash import Deadline
 
 Size = tuple[int, int]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imgflow.domain import QueueName
-from workers.operations import Convert, ForceResize, Operation, Resize, Rotate
+from imgflow.imaging.operations import Convert, ForceResize, Operation, Resize, Rotate
 
 QUEUE_OF: dict[type[Operation], QueueName] = {
     Rotate: QueueName.ROTATE,

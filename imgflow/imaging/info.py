@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.formats import ImageFormat
+from imgflow.imaging.formats import ImageFormat
 
 
 @dataclass(frozen=True)

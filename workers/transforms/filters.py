@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageFilter
 
-from workers.operations import Blur, Sharpen
+from imgflow.imaging.operations import Blur, Sharpen
 
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 from PIL import EpsImagePlugin, Image
 
 from imgflow.errors import ErrorCode, ImgflowError
-from workers.info import Limits
+from imgflow.imaging.info import Limits
 
 Size = tuple[int, int]
 T = TypeVar("T")

@@ -11,9 +11,9 @@ from io import BytesIO
 from PIL import Image, ImageFile
 
 from imgflow.errors import ErrorCode, ImgflowError
-from workers.formats import ImageFormat
-from workers.info import Limits
-from workers.limits import check_frame_pixels, check_total_pixels
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import Limits
+from imgflow.imaging.leash import check_frame_pixels, check_total_pixels
 
 Size = tuple[int, int]
 

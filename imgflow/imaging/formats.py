@@ -44,3 +44,7 @@ EXTENSIONS = {
     ImageFormat.TIFF: "tiff",
     ImageFormat.BMP: "bmp",
 }
+
+
+ANIMATED_FORMATS = frozenset({ImageFormat.GIF, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.AVIF})
+"""Formats whose files may hold an animation (each keeps its frames when it is the output)."""

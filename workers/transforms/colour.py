@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from workers.operations import Grayscale
+from imgflow.imaging.operations import Grayscale
 
 
 def grayscale(image: Image.Image, spec: Grayscale) -> Image.Image:

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
 
 from imgflow.errors import ErrorCode, ImgflowError
-from workers.formats import ImageFormat
-from workers.info import ImageInfo, Limits
-from workers.limits import check_frame_pixels, pixel_limit
-from workers.operations import Operation
-from workers.ops import output_size
-from workers.pipeline import check_plan, kept_frames, output_format
-from workers.source import (
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.leash import check_frame_pixels, pixel_limit
+from imgflow.imaging.operations import Operation
+from imgflow.imaging.planning import check_plan, kept_frames, output_format
+from imgflow.imaging.sizes import output_size
+from imgflow.imaging.source import (
     PILLOW_PLUGINS,
     check_frame_sizes,
     counted_frames,
@@ -152,7 +152,7 @@ def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: L
     """Refuse a pipeline whose crop falls outside the image or any of whose steps (the
     intermediate ones too) would grow too big, per frame or across the frames kept.
 
-    This is `workers.pipeline.check_plan`, which the worker runs again from the headers
+    This is `imgflow.imaging.planning.check_plan`, which the worker runs again from the headers
     before any pixel work: what is accepted here is what the worker will produce. The
     one difference: here every frame is taken at the first frame's size, which the
     worker corrects for TIFF pages of other sizes (refusing before decoding them)."""

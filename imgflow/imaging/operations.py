@@ -1,7 +1,7 @@
 """Typed operation specs: what a pipeline step asks for, validated, JSON round-trippable.
 
 These are plain values. The API builds them from GraphQL input, the job row stores
-them as JSON, and `workers.ops` applies them to pixels.
+them as JSON, and `workers.transforms` applies them to pixels.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from imgflow.errors import ErrorCode, ImgflowError
-from workers.formats import ImageFormat
+from imgflow.imaging.formats import ImageFormat
 
 MAX_SIDE = 65_535
 """No side, requested or produced, may exceed what every output codec can hold."""
