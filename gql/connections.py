@@ -43,7 +43,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 
 from gql.context import Context
-from imgflow import quotas
+from imgflow.accounts import quotas
 from imgflow.errors import ErrorCode, ImgflowError, is_transient
 
 log = logging.getLogger(__name__)

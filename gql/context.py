@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
-from imgflow import accounts
-from imgflow.auth import bearer_token, read_token
+from imgflow.accounts import registration as accounts
+from imgflow.accounts.auth import bearer_token, read_token
+from imgflow.backends.counters import Entry
 from imgflow.errors import ImgflowError
-from imgflow.limits import Entry
 from imgflow.models import User
 from imgflow.services import Services
 

@@ -10,7 +10,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gql.errors import ErrorCodes, log_unexpected
-from gql.operation_metrics import OperationMetrics
+from gql.request_metrics import OperationMetrics
 from gql.transport import OneOperationOrNamed, SubscriptionsOverWebSocket
 from gql.types import (
     AuthPayload,
@@ -21,7 +21,8 @@ from gql.types import (
     UploadTicket,
     User,
 )
-from resolvers import mutations, operations, queries, subscriptions
+from resolvers import admin as operations
+from resolvers import mutations, queries, subscriptions
 
 
 @strawberry.type
@@ -106,7 +107,7 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(*extensions: Callable[[], SchemaExtension]) -> strawberry.Schema:
-    """The served schema takes the request limits (gql.limits) as `extensions`; the SDL
+    """The served schema takes the request limits (gql.query_limits) as `extensions`; the SDL
     is the same with or without them."""
     return Schema(
         query=Query,

@@ -4,7 +4,7 @@ Validation costs more than its size suggests: the OverlappingFieldsCanBeMerged r
 compares every pair of fields that share a response name in one selection set
 (fragments merged in), and then their sub-selections pair by pair, so
 `{ me{id} me{id} ... }` repeated 2,500 times (18 KB) takes seconds of CPU, on the event
-loop, before imgflow's own limits (gql.limits, which run inside validation) could
+loop, before imgflow's own limits (gql.query_limits, which run inside validation) could
 refuse it. This walk merges fields as execution would (same response name, one
 selection set, inline fragments and fragment spreads included, sub-selections merged
 level by level) and refuses:

@@ -9,8 +9,9 @@ from strawberry.utils.str_converters import to_camel_case
 
 from gql.context import Info
 from gql.enums import ImageFormat, JobStatus, QueueName
-from imgflow import admin, cursors, models
+from imgflow import domain, models
 from imgflow.imaging import formats
+from imgflow.jobs import cursors
 
 
 @strawberry.type(description="An image as stored: where to get it and what it is.")
@@ -211,7 +212,7 @@ class SystemStats:
     failures_by_code: list[FailureCount]
 
     @classmethod
-    def from_stats(cls, stats: admin.SystemStats) -> SystemStats:
+    def from_stats(cls, stats: domain.SystemStats) -> SystemStats:
         return cls(
             window_minutes=stats.window_minutes,
             queues=[QueueStats(**vars(queue)) for queue in stats.queues],
@@ -242,7 +243,7 @@ class QueueOverview:
     queues: list[QueueLoad]
 
     @classmethod
-    def from_stats(cls, stats: admin.SystemStats) -> QueueOverview:
+    def from_stats(cls, stats: domain.SystemStats) -> QueueOverview:
         """The public part of the admin's figures: no per-code counts."""
         return cls(
             window_minutes=stats.window_minutes,

@@ -28,7 +28,7 @@ from gql.connections import LegacyWSHandler, TransportWSHandler
 from gql.connections import admit as admit_connection
 from gql.context import Context
 from imgflow.errors import ErrorCode
-from imgflow.graphiql import graphiql_html
+from imgflow.web.graphiql import graphiql_html
 
 REQUEST_ERROR_CODES = frozenset({ErrorCode.OPERATION_NAME_REQUIRED.value})
 """Codes of errors in the request itself (nothing could run): answered with status 400,

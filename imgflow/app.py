@@ -9,28 +9,25 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from gql.limits import limits_extension
+from gql.query_limits import limits_extension
 from gql.schema import build_schema
 from gql.view import GraphQLApp
-from imgflow import housekeeping, signing, uploads
-from imgflow.db import ping_database
-from imgflow.downloads import download_for
-from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.graphiql import assets_routes
-from imgflow.http_limits import BodySizeLimit
-from imgflow.live import PAGE_PATH, live_routes
-from imgflow.metrics_endpoint import metrics_route
+from imgflow.jobs import housekeeping, uploads
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
 from imgflow.sns import SnsConfig, Verifier, build_webhook, parse_topics
-from imgflow.storage import ObjectMissing
+from imgflow.web.body_limit import BodySizeLimit
+from imgflow.web.files import receive_upload, serve_file
+from imgflow.web.graphiql import assets_routes
+from imgflow.web.health import healthz, readyz
+from imgflow.web.live import PAGE_PATH, live_routes
+from imgflow.web.metrics_endpoint import metrics_route
 from workers.runtime import Worker
 
 log = logging.getLogger(__name__)
@@ -132,27 +129,6 @@ async def run_roles(services: Services, roles: Roles) -> AsyncIterator[None]:
         await worker.stop(services.settings.shutdown_grace_seconds)
 
 
-async def serve_file(request: Request) -> Response:
-    """Files of the local storage, behind HMAC-signed, expiring URLs."""
-    services: Services = request.app.state.services
-    key = request.path_params["key"]
-    expires = request.query_params.get("expires", "")
-    signature = request.query_params.get("signature", "")
-    if not signing.verify(services.settings.secret(), key, expires, signature):
-        return refusal(403, "FORBIDDEN", "invalid or expired link")
-    try:
-        data = await services.storage.get(key)
-    except ObjectMissing:
-        return refusal(404, "NOT_FOUND", "no such file")
-    download = download_for(key)
-    headers = {
-        "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": download.disposition,
-        "Cache-Control": "private, max-age=3600",
-    }
-    return Response(data, media_type=download.content_type, headers=headers)
-
-
 @contextlib.asynccontextmanager
 async def sns_verifier(settings: Settings) -> AsyncIterator[Verifier]:
     config = SnsConfig(
@@ -181,71 +157,3 @@ async def sns_webhook(request: Request) -> Response:
 
     endpoint = build_webhook(request.app.state.sns_verifier, object_created)
     return await endpoint(request)
-
-
-FORM_OVERHEAD_BYTES = 16 * 1024
-"""Room for the policy fields and multipart boundaries around the file itself."""
-
-
-UPLOADS_IN_FLIGHT: set[str] = set()
-"""Keys being written by /uploads now: the embedded backends live in one process."""
-
-
-def refusal(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": code, "message": message}, status)
-
-
-async def receive_upload(request: Request) -> Response:
-    """The embedded stand-in for S3's presigned POST: same form, same limits, checked
-    against an HMAC-signed, expiring policy."""
-    services: Services = request.app.state.services
-    declared = request.headers.get("content-length", "")
-    limit = services.settings.max_upload_bytes
-    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
-        return refusal(413, "PAYLOAD_TOO_LARGE", f"uploads are limited to {limit} bytes")
-    async with request.form(max_files=1, max_fields=8) as form:
-        fields = {name: value for name, value in form.items() if isinstance(value, str)}
-        if not signing.verify_upload_policy(services.settings.secret(), fields):
-            return refusal(403, "FORBIDDEN", "invalid or expired upload policy")
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            return refusal(400, "BAD_USER_INPUT", "the form needs a `file` part")
-        allowed = int(fields["max_bytes"])
-        data = await upload.read(allowed + 1)
-    if len(data) > allowed:
-        return refusal(413, "PAYLOAD_TOO_LARGE", f"uploads are limited to {allowed} bytes")
-    if not data:
-        return refusal(400, "EMPTY_FILE", "the file is empty")
-    key = fields["key"]
-    if key in UPLOADS_IN_FLIGHT:  # the same form posted twice at once
-        return refusal(409, ErrorCode.UPLOAD_ALREADY_USED.value, "this upload form is in use")
-    UPLOADS_IN_FLIGHT.add(key)
-    try:
-        await uploads.check_form_unused(services, key)
-        await services.storage.put(key, data, "application/octet-stream")
-    except ImgflowError as error:
-        return refusal(409, error.code.value, error.message)
-    finally:
-        UPLOADS_IN_FLIGHT.discard(key)
-    return Response(status_code=204)
-
-
-async def healthz(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    services: Services = request.app.state.services
-    checks = {
-        "database": ping_database(services.engine),
-        "storage": services.storage.ping(),
-        "broker": services.broker.ping(),
-        "events": services.events.ping(),
-    }
-    results = await asyncio.gather(*checks.values(), return_exceptions=True)
-    status = {
-        name: "ok" if not isinstance(result, BaseException) else f"error: {result!r}"
-        for name, result in zip(checks, results, strict=True)
-    }
-    ready = all(value == "ok" for value in status.values())
-    return JSONResponse({"ready": ready, "checks": status}, 200 if ready else 503)

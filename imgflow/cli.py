@@ -247,7 +247,7 @@ def run_create_user(args: argparse.Namespace) -> int:
 
 
 async def create_account(settings: Settings, email: str, password: str, admin: bool) -> str:
-    from imgflow import accounts
+    from imgflow.accounts import registration as accounts
     from imgflow.db import create_engine, session_factory
 
     engine = create_engine(settings.resolved_database_url)

@@ -20,8 +20,9 @@ from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
 
-from imgflow import housekeeping
-from imgflow.notifications import PUBLISH_MAX_TRIES, arq_queue_name, publish_completion
+from imgflow.backends.notifier import arq_queue_name
+from imgflow.jobs import housekeeping
+from imgflow.jobs.notifications import PUBLISH_MAX_TRIES, publish_completion
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
 class JobStatus(StrEnum):
     """Where a job is in its life. The moves allowed between these are the table in
-    `imgflow.lifecycle`: mostly forward, but a job goes back to QUEUED when a worker
+    `imgflow.jobs.lifecycle`: mostly forward, but a job goes back to QUEUED when a worker
     releases it (transient trouble, shutdown) or housekeeping reclaims it from a dead
     worker, a new claim may take over a PROCESSING job whose lease ran out, and
     `retryJob` moves a FAILED job to QUEUED. SUCCEEDED and CANCELLED are final."""
@@ -40,3 +41,26 @@ class QueueName(StrEnum):
     RESIZE = "RESIZE"
     FORCE_RESIZE = "FORCE_RESIZE"
     CONVERT = "CONVERT"
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One queue's figures: waiting and running now, finished over a window."""
+
+    queue: QueueName
+    queued: int
+    processing: int
+    succeeded: int
+    failed: int
+    throughput_per_minute: float
+    latency_p50_seconds: float | None
+    latency_p95_seconds: float | None
+
+
+@dataclass(frozen=True)
+class SystemStats:
+    """Every queue's figures and the failures by code, over `window_minutes`."""
+
+    window_minutes: int
+    queues: list[QueueStats]
+    failures_by_code: dict[str, int]

@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imgflow.broker import Broker, open_broker
+from imgflow.backends.broker import Broker, open_broker
+from imgflow.backends.counters import Limiter, open_limiter
+from imgflow.backends.events import Events, open_events
+from imgflow.backends.notifier import Notifier, NullNotifier, open_notifier
+from imgflow.backends.storage import Storage, open_storage
 from imgflow.db import SessionFactory, create_engine, session_factory
-from imgflow.events import Events, open_events
+from imgflow.domain import SystemStats
 from imgflow.imaging.leash import configure_pillow
-from imgflow.limits import Limiter, open_limiter
 from imgflow.metrics import Metrics
-from imgflow.notifications import Notifier, NullNotifier, open_notifier
-from imgflow.queue_stats import RecentOverviews
 from imgflow.settings import Settings
-from imgflow.storage import Storage, open_storage
+from imgflow.shared_reads import SharedReads
 
 
 @dataclass
@@ -34,11 +35,13 @@ class Services:
     notifier: Notifier = field(default_factory=NullNotifier)
     """Completion notifications; the null notifier when no SNS topic is configured."""
     limiter: Limiter = field(kw_only=True)
-    """Counts for the per-user limits (imgflow.quotas)."""
+    """Counts for the per-user limits (imgflow.accounts.quotas)."""
     metrics: Metrics = field(kw_only=True)
     """This process's Prometheus metrics (imgflow.metrics), served at /metrics."""
-    queue_overviews: RecentOverviews = field(default_factory=RecentOverviews, kw_only=True)
-    """The public queue figures, kept a few seconds (imgflow.queue_stats)."""
+    queue_overviews: SharedReads[int, SystemStats] = field(
+        default_factory=SharedReads, kw_only=True
+    )
+    """The public queue figures, kept a few seconds (imgflow.jobs.queue_overview)."""
 
 
 def storage_for(settings: Settings) -> Storage:

@@ -9,9 +9,11 @@ from strawberry.file_uploads import Upload
 from gql.context import Info
 from gql.inputs import OperationInput, to_operations
 from gql.types import AuthPayload, FormField, Job, UploadTicket, User
-from imgflow import accounts, control, jobs, uploads
-from imgflow.auth import Token
+from imgflow.accounts import registration as accounts
+from imgflow.accounts.auth import Token
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.jobs import control, uploads
+from imgflow.jobs import records as jobs
 from imgflow.models import User as UserRow
 
 

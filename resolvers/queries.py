@@ -7,9 +7,10 @@ import strawberry
 from gql.context import Info
 from gql.enums import JobStatus
 from gql.types import Job, JobConnection, QueueOverview, User
-from imgflow import jobs, queue_stats
 from imgflow.errors import ErrorCode, ImgflowError
-from resolvers.operations import check_window
+from imgflow.jobs import queue_overview as queue_stats
+from imgflow.jobs import records as jobs
+from resolvers.admin import check_window
 
 MAX_PAGE = 100
 

@@ -21,8 +21,9 @@ import strawberry
 
 from gql.context import Info
 from gql.types import Job
-from imgflow import jobs, quotas
-from imgflow.events import EventsUnavailable, job_channel, user_channel
+from imgflow.accounts import quotas
+from imgflow.backends.events import EventsUnavailable, job_channel, user_channel
+from imgflow.jobs import records as jobs
 from imgflow.models import Job as JobRow
 from imgflow.models import utcnow
 from imgflow.services import Services

@@ -19,7 +19,7 @@ import aio_pika
 import asyncpg
 import boto3
 
-from imgflow.broker.rabbitmq import DELAY_TIERS_SECONDS, Topology
+from imgflow.backends.broker.rabbitmq import DELAY_TIERS_SECONDS, Topology
 from imgflow.domain import QueueName
 from tests.integration.moto import start_moto
 from tests.integration.services import require_service

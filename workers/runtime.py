@@ -20,15 +20,16 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 
-from imgflow import jobs, transitions
-from imgflow.broker import Consumer, DeadLetter, Handler, Message, Retry
+from imgflow.backends.broker import Consumer, DeadLetter, Handler, Message, Retry
+from imgflow.backends.storage import ObjectMissing, result_key
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.imaging.operations import pipeline_from_json
+from imgflow.jobs import records as jobs
+from imgflow.jobs import transitions
 from imgflow.models import Job
 from imgflow.services import Services
-from imgflow.storage import ObjectMissing, result_key
 from workers.pipeline import render_in
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
-import imgflow.graphiql as graphiql_mod
-from imgflow.graphiql import GraphiQLAssetsError, assets_routes, graphiql_html
+import imgflow.web.graphiql as graphiql_mod
+from imgflow.web.graphiql import GraphiQLAssetsError, assets_routes, graphiql_html
 
 HTML_HEADERS = {"accept": "text/html"}
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from imgflow.broker.rabbitmq import RabbitBroker
+from imgflow.backends.broker.rabbitmq import RabbitBroker
 from imgflow.domain import QueueName
 from tests.client import Client
 from tests.imaging import quadrants

@@ -17,7 +17,7 @@ from typing import Any
 import aio_pika
 import pytest
 
-from imgflow.broker.rabbitmq import Topology
+from imgflow.backends.broker.rabbitmq import Topology
 from imgflow.domain import QueueName
 from tests.conftest import Server, new_user, start_server, stop_server
 from tests.imaging import quadrants

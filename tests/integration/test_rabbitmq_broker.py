@@ -21,9 +21,9 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import DeliveryError
 
-from imgflow.broker import DeadLetter, Message, Retry
-from imgflow.broker.rabbitmq import DELAY_TIERS_SECONDS, RabbitBroker, Topology
-from imgflow.broker.rabbitmq.messages import RETRIES_HEADER
+from imgflow.backends.broker import DeadLetter, Message, Retry
+from imgflow.backends.broker.rabbitmq import DELAY_TIERS_SECONDS, RabbitBroker, Topology
+from imgflow.backends.broker.rabbitmq.messages import RETRIES_HEADER
 from imgflow.domain import QueueName
 from tests.integration.services import require_service, tcp_check
 

@@ -19,8 +19,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from imgflow.events import Event, EventsUnavailable
-from imgflow.events.redis import RedisEvents
+from imgflow.backends.events import Event, EventsUnavailable
+from imgflow.backends.events.redis import RedisEvents
 
 REDIS_URL = os.environ.get("IMGFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 2.0

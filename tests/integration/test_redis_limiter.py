@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from imgflow.limits import Entry, Full
-from imgflow.limits.redis import RedisLimiter
+from imgflow.backends.counters import Entry, Full
+from imgflow.backends.counters.redis import RedisLimiter
 from tests.integration.services import require_service
 from tests.integration.test_redis_events import REDIS_URL, start_redis, stop_redis
 
@@ -97,7 +97,7 @@ async def test_places_are_shared_and_held_past_the_lease_while_renewed(
 
 HOLD_AND_WAIT = """
 import asyncio, sys
-from imgflow.limits.redis import RedisLimiter
+from imgflow.backends.counters.redis import RedisLimiter
 
 async def main():
     limiter = RedisLimiter(sys.argv[1], namespace=sys.argv[2], lease_seconds=1.0)

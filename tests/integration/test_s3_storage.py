@@ -15,9 +15,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from imgflow.backends.storage import ObjectMissing, open_storage, result_key, source_key
+from imgflow.backends.storage.s3 import MAX_URL_TTL_SECONDS, S3Storage
 from imgflow.imaging.formats import ImageFormat
-from imgflow.storage import ObjectMissing, open_storage, result_key, source_key
-from imgflow.storage.s3 import MAX_URL_TTL_SECONDS, S3Storage
 from tests.integration.moto import MotoServer, moto_server
 
 __all__ = ["moto_server"]  # the fixture, imported so pytest finds it here

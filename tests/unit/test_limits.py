@@ -6,10 +6,10 @@ import pytest
 from graphql import GraphQLError
 
 from gql.errors import classify
+from imgflow.accounts.quotas import client_network, rate_limited
+from imgflow.backends.counters import Entry, Full
+from imgflow.backends.counters.memory import MemoryLimiter
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.limits import Entry, Full
-from imgflow.limits.memory import MemoryLimiter
-from imgflow.quotas import client_network, rate_limited
 
 
 class Clock:

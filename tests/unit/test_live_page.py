@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from imgflow.app import create_app
-from imgflow.graphiql import graphiql_assets
-from imgflow.live import STATIC_DIR, content_security_policy
 from imgflow.settings import Settings
+from imgflow.web.graphiql import graphiql_assets
+from imgflow.web.live import STATIC_DIR, content_security_policy
 
 SECRET = secrets.token_urlsafe(48)
 GRAPHIQL_ASSET = f"/_graphiql/{graphiql_assets()[0].file}"

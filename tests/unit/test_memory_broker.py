@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from imgflow.broker import DeadLetter, Message, Retry
-from imgflow.broker.memory import DeadMessage, MemoryBroker
+from imgflow.backends.broker import DeadLetter, Message, Retry
+from imgflow.backends.broker.memory import DeadMessage, MemoryBroker
 from imgflow.domain import QueueName
 
 

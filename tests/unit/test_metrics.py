@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from imgflow.admin import SystemStats
-from imgflow.domain import JobStatus, QueueName
+from imgflow.domain import JobStatus, QueueName, SystemStats
 from imgflow.metrics import Metrics, OperationNames
 from imgflow.models import Job
-from imgflow.queue_stats import RecentOverviews
+from imgflow.shared_reads import SharedReads
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -112,7 +111,7 @@ class Reads:
 
 
 async def test_queue_overviews_are_read_once_per_interval() -> None:
-    cache, reads = RecentOverviews(), Reads()
+    cache, reads = SharedReads[int, SystemStats](), Reads()
     answers = await asyncio.gather(*(cache.get(15, 60, reads.read) for _ in range(5)))
     assert reads.count == 1
     assert all(answer is answers[0] for answer in answers)
@@ -123,7 +122,7 @@ async def test_queue_overviews_are_read_once_per_interval() -> None:
 
 
 async def test_a_failed_read_is_not_kept() -> None:
-    cache, reads = RecentOverviews(), Reads()
+    cache, reads = SharedReads[int, SystemStats](), Reads()
     reads.fail = True
     with pytest.raises(ConnectionError):
         await cache.get(15, 60, reads.read)

@@ -9,15 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from imgflow.backends.notifier import SnsNotifier, completion_message, sns_notifier
 from imgflow.domain import JobStatus, QueueName
+from imgflow.jobs.notifications import BACKOFF_CAP_SECONDS, backoff_seconds
 from imgflow.models import Job
-from imgflow.notifications import (
-    BACKOFF_CAP_SECONDS,
-    SnsNotifier,
-    backoff_seconds,
-    completion_message,
-    sns_notifier,
-)
 from imgflow.services import open_services
 from imgflow.settings import Settings
 

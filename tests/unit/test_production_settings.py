@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imgflow.downloads import download_for
 from imgflow.settings import Settings, ensure_local_secret
+from imgflow.web.downloads import download_for
 
 GOOD = secrets.token_urlsafe(48)
 

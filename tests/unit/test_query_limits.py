@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-from gql.limits import GraphQLLimits, QueryLimits
+from gql.query_limits import GraphQLLimits, QueryLimits
 
 LIMITS = QueryLimits(max_depth=6, max_aliases=3, max_complexity=1000, max_length=5000)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imgflow.broker.rabbitmq.topology import DELAY_TIERS_SECONDS, delay_tier
+from imgflow.backends.broker.rabbitmq.topology import DELAY_TIERS_SECONDS, delay_tier
 from imgflow.faults import Faults, parse
 from imgflow.settings import Settings
 from workers.runtime import backoff_seconds

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from imgflow import cursors, signing
+from imgflow import signing
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.operations import Blur, Convert, Crop, Flip, FlipDirection, Resize, Rotate
 from imgflow.imaging.routing import route
+from imgflow.jobs import cursors
 from imgflow.settings import DEFAULT_CONCURRENCY, Settings, ensure_local_secret, parse_concurrency
 
 

@@ -14,17 +14,19 @@ from typing import Any
 
 import pytest
 
-from imgflow import jobs, lifecycle, migrate, transitions
+from imgflow import migrate
+from imgflow.backends.storage import source_key
 from imgflow.domain import JobStatus, QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.operations import Resize
-from imgflow.lifecycle import Actor, Event, Transition
+from imgflow.jobs import lifecycle, transitions
+from imgflow.jobs import records as jobs
+from imgflow.jobs.lifecycle import Actor, Event, Transition
 from imgflow.models import Job, User, new_id, utcnow
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
-from imgflow.storage import source_key
 
 ATTEMPT = 2
 INFO = ImageInfo(ImageFormat.PNG, width=8, height=6, frames=1, bytes=100)

@@ -1,0 +1,55 @@
+"""Counting for per-user limits, chosen by URL: in-process, or Redis shared by every API
+process of a deployment.
+
+One primitive serves both kinds of limit: a key holds entries, each expiring at its own
+time, and taking an entry is refused while `limit` live entries are there.
+
+- Rates: `hit(key, limit, window)` adds an entry that expires `window` seconds later, so
+  at most `limit` events are accepted in any `window` seconds (a sliding window: no
+  double burst across a boundary, unlike fixed per-minute buckets). `remove` gives an
+  event back (a login that succeeded does not count as a failed one).
+- Concurrency: `acquire(key, limit)` adds an entry held until `remove` (a WebSocket, a
+  running subscription).
+
+Refusals are answers, never exceptions. A backend that cannot count (Redis unreachable)
+lets the request through: see imgflow.backends.counters.redis for why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One accepted event, or one held place, under `key`."""
+
+    key: str
+    member: str
+
+
+@dataclass(frozen=True)
+class Full:
+    """Refused: `limit` entries are live. `retry_after`: seconds until the oldest expires."""
+
+    retry_after: float
+
+
+class Limiter(Protocol):
+    async def connect(self) -> None: ...
+    async def hit(self, key: str, limit: int, window_seconds: float) -> Entry | Full: ...
+    async def acquire(self, key: str, limit: int) -> Entry | None: ...
+    async def remove(self, entry: Entry) -> None: ...
+    async def close(self) -> None: ...
+
+
+def open_limiter(redis_url: str | None, *, namespace: str) -> Limiter:
+    """Redis when a URL is given (keys prefixed by `namespace`), else in-process."""
+    if redis_url is None:
+        from imgflow.backends.counters.memory import MemoryLimiter
+
+        return MemoryLimiter()
+    from imgflow.backends.counters.redis import RedisLimiter
+
+    return RedisLimiter(redis_url, namespace=namespace)
