@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from imgflow.sns.verify import (
-    CertificateCache,
-    CertificateUnavailable,
+from imgflow.sns.certificates import CertificateCache, CertificateUnavailable, require_sns_url
+from imgflow.sns.messages import (
     MalformedMessage,
     MessageType,
-    SnsConfig,
     SnsMessage,
     SnsRejected,
-    Verifier,
     parse,
     parse_topics,
-    require_sns_url,
 )
+from imgflow.sns.verify import SnsConfig, Verifier
 from imgflow.sns.webhook import build_webhook, confirm_subscription
 
 __all__ = [

@@ -18,16 +18,9 @@ import httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from imgflow.sns.verify import (
-    CertificateUnavailable,
-    MalformedMessage,
-    MessageType,
-    SnsMessage,
-    SnsRejected,
-    Verifier,
-    parse,
-    require_sns_url,
-)
+from imgflow.sns.certificates import CertificateUnavailable, require_sns_url
+from imgflow.sns.messages import MalformedMessage, MessageType, SnsMessage, SnsRejected, parse
+from imgflow.sns.verify import Verifier
 
 log = logging.getLogger(__name__)
 

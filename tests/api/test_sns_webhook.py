@@ -17,7 +17,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from imgflow.sns.verify import CertificateCache, SnsRejected, Verifier
+from imgflow.sns import CertificateCache, SnsRejected, Verifier
 from imgflow.sns.webhook import MAX_BODY_BYTES, build_webhook, confirm_subscription
 from tests.sns_signing import (
     SUBSCRIBE_URL,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from imgflow.sns.verify import (
+from imgflow.sns import (
     CertificateCache,
     CertificateUnavailable,
     MalformedMessage,
