@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.operations import Operation, operation_from_dict
 from loadtest.images import InputImage, load_image
 from loadtest.mix import JobSpec, job_mix
@@ -104,7 +104,7 @@ def build_jobs(count: int, images: Sequence[InputImage]) -> list[Job]:
     return [Job(spec, (to_operation(spec.operation),)) for spec in job_mix(count, images)]
 
 
-def warm_up_and_check(jobs: Sequence[Job], limits: Limits) -> None:
+def warm_up_and_check(jobs: Sequence[Job], limits: ImageLimits) -> None:
     """Each distinct job once, untimed; its result must be what the load test accepts."""
     seen: set[str] = set()
     for job in jobs:
@@ -117,7 +117,7 @@ def warm_up_and_check(jobs: Sequence[Job], limits: Limits) -> None:
             raise SystemExit(f"raw_baseline: {job.label}: {failure}") from None
 
 
-def run_once(jobs: Sequence[Job], threads: int, limits: Limits) -> Run:
+def run_once(jobs: Sequence[Job], threads: int, limits: ImageLimits) -> Run:
     def one(job: Job) -> tuple[str, float, bytes]:
         started = time.perf_counter()
         data = render(job.spec.image.data, job.operations, limits).data
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    limits = Limits()
+    limits = ImageLimits()
     images = load_inputs(args.jpeg, args.png)
     jobs = build_jobs(args.jobs, images)
     committed = (encoding.encode.__kwdefaults__ or {}).get("png_compress_level")

@@ -11,23 +11,22 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gql.query_limits import limits_extension
-from gql.schema import build_schema
 from gql.view import GraphQLApp
-from imgflow.jobs import housekeeping, uploads
+from imgflow.jobs import housekeeping
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
-from imgflow.sns import SnsConfig, Verifier, build_webhook, parse_topics
 from imgflow.web.body_limit import BodySizeLimit
 from imgflow.web.files import receive_upload, serve_file
 from imgflow.web.graphiql import assets_routes
 from imgflow.web.health import healthz, readyz
 from imgflow.web.live import PAGE_PATH, live_routes
 from imgflow.web.metrics_endpoint import metrics_route
+from imgflow.web.sns.route import sns_verifier, sns_webhook
+from resolvers.schema import build_schema
 from workers.runtime import Worker
 
 log = logging.getLogger(__name__)
@@ -127,33 +126,3 @@ async def run_roles(services: Services, roles: Roles) -> AsyncIterator[None]:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
         await worker.stop(services.settings.shutdown_grace_seconds)
-
-
-@contextlib.asynccontextmanager
-async def sns_verifier(settings: Settings) -> AsyncIterator[Verifier]:
-    config = SnsConfig(
-        verify_signatures=settings.sns_verify_signatures,
-        allowed_topics=parse_topics(settings.sns_allowed_topics),
-        trusted_certificate_pem=settings.sns_trusted_certificate_pem,
-    )
-    if not config.verify_signatures:
-        log.warning(
-            "SNS SIGNATURE VERIFICATION IS OFF (IMGFLOW_SNS_VERIFY_SIGNATURES=false): anyone "
-            "who can reach /webhooks/sns can announce uploads. Use this only with emulators."
-        )
-    verifier = Verifier.from_config(config)
-    try:
-        yield verifier
-    finally:
-        await verifier.aclose()
-
-
-async def sns_webhook(request: Request) -> Response:
-    """S3 upload events delivered by SNS start their jobs (see imgflow.sns)."""
-    services: Services = request.app.state.services
-
-    async def object_created(bucket: str, key: str) -> None:
-        await uploads.object_created(services, key)
-
-    endpoint = build_webhook(request.app.state.sns_verifier, object_created)
-    return await endpoint(request)

@@ -259,7 +259,7 @@ async def create_account(settings: Settings, email: str, password: str, admin: b
 
 
 def run_export_schema(args: argparse.Namespace) -> int:
-    from gql.schema import schema
+    from resolvers.schema import schema
 
     text = schema.as_str() + "\n"
     if args.output == "-":

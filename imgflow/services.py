@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imgflow.backends.broker import Broker, open_broker
-from imgflow.backends.counters import Limiter, open_limiter
+from imgflow.backends.counters import Counters, open_counters
 from imgflow.backends.events import Events, open_events
 from imgflow.backends.notifier import Notifier, NullNotifier, open_notifier
 from imgflow.backends.storage import Storage, open_storage
@@ -34,7 +34,7 @@ class Services:
     """Bounded pool for Pillow work: decode, transform, encode, and ingest probes."""
     notifier: Notifier = field(default_factory=NullNotifier)
     """Completion notifications; the null notifier when no SNS topic is configured."""
-    limiter: Limiter = field(kw_only=True)
+    counters: Counters = field(kw_only=True)
     """Counts for the per-user limits (imgflow.accounts.quotas)."""
     metrics: Metrics = field(kw_only=True)
     """This process's Prometheus metrics (imgflow.metrics), served at /metrics."""
@@ -60,8 +60,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     engine = create_engine(settings.resolved_database_url)
     storage = storage_for(settings)
     broker = open_broker(settings.broker_url, namespace=settings.namespace)
-    events = open_events(settings.redis_url, namespace=settings.namespace)
-    limiter = open_limiter(settings.redis_url, namespace=settings.namespace)
+    events = open_events(settings.shared_state_url, namespace=settings.namespace)
+    counters = open_counters(settings.shared_state_url, namespace=settings.namespace)
     configure_pillow(settings.limits)  # process-wide: once, before any Pillow thread
     pool = ThreadPoolExecutor(max_workers=settings.image_threads, thread_name_prefix="pillow")
     services = Services(
@@ -73,21 +73,21 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         events,
         pool,
         notifier,
-        limiter=limiter,
+        counters=counters,
         metrics=Metrics(settings.metrics_max_operation_names),
     )
     try:
         await storage.connect()
         await broker.connect()
         await events.connect()
-        await limiter.connect()
+        await counters.connect()
         await notifier.connect()
         yield services
     finally:
         await notifier.close()
         await broker.close()
         await events.close()
-        await limiter.close()
+        await counters.close()
         await storage.close()
         pool.shutdown(wait=False, cancel_futures=True)
         await engine.dispose()

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from imgflow import faults, secret_policy
 from imgflow.domain import QueueName
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 
 MIN_SECRET_LENGTH = secret_policy.MIN_SECRET_LENGTH
 DEFAULT_CONCURRENCY = {
@@ -217,8 +217,13 @@ class Settings(BaseSettings):
         return self.storage_url or (self.data_dir.resolve() / "files").as_uri()
 
     @property
-    def limits(self) -> Limits:
-        return Limits(
+    def shared_state_url(self) -> str:
+        """Where live events and per-user counts live: Redis, else this process."""
+        return self.redis_url or "memory://"
+
+    @property
+    def limits(self) -> ImageLimits:
+        return ImageLimits(
             max_pixels=self.max_pixels,
             max_frames=self.max_frames,
             max_total_pixels=self.max_total_pixels,

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import Convert, ForceResize, Operation, Resize
 from imgflow.imaging.planning import check_plan, kept_frames, output_format
@@ -31,7 +31,7 @@ class Rendered:
 def render(
     data: bytes,
     operations: Sequence[Operation],
-    limits: Limits,
+    limits: ImageLimits,
     deadline: Deadline | None = None,
 ) -> Rendered:
     """Decode `data`, apply `operations` to every frame in order, encode the result.
@@ -63,7 +63,7 @@ def render(
 
 
 async def render_in(
-    pool: Executor, data: bytes, operations: Sequence[Operation], limits: Limits
+    pool: Executor, data: bytes, operations: Sequence[Operation], limits: ImageLimits
 ) -> Rendered:
     """`render` on a pool thread, given up on once the job's time limit has passed.
 
@@ -120,7 +120,7 @@ def shrink_target(steps: Sequence[Operation], size: Size) -> Size | None:
     return target
 
 
-def _check_header(operations: Sequence[Operation], limits: Limits, header: Header) -> None:
+def _check_header(operations: Sequence[Operation], limits: ImageLimits, header: Header) -> None:
     fmt, _ = output_format(operations, header.format)
     kept = kept_frames(header.format, len(header.sizes), fmt)
     check_plan(header.sizes[:kept], operations, limits)

@@ -43,7 +43,7 @@ def rate_limited(what: str, retry_after: float) -> ImgflowError:
 async def count_submission(services: Services, owner_id: str) -> None:
     """One `submitImage` or `requestUpload` call; RATE_LIMITED past the per-minute limit."""
     limit = services.settings.submissions_per_minute
-    hit = await services.limiter.hit(f"submissions:{owner_id}", limit, SUBMISSION_WINDOW_SECONDS)
+    hit = await services.counters.hit(f"submissions:{owner_id}", limit, SUBMISSION_WINDOW_SECONDS)
     if isinstance(hit, Full):
         raise rate_limited(f"at most {limit} submissions per minute", hit.retry_after)
 
@@ -114,7 +114,7 @@ async def take_login_entries(services: Services, rules: list[tuple[str, int]]) -
     window = services.settings.login_window_seconds
     entries: list[Entry] = []
     for key, limit in rules:
-        hit = await services.limiter.hit(key, limit, window)
+        hit = await services.counters.hit(key, limit, window)
         if isinstance(hit, Full):
             await give_back(services, entries)  # a refusal counts against neither key
             raise rate_limited("too many failed sign-in attempts", hit.retry_after)
@@ -124,7 +124,7 @@ async def take_login_entries(services: Services, rules: list[tuple[str, int]]) -
 
 async def give_back(services: Services, entries: list[Entry]) -> None:
     for entry in entries:
-        await services.limiter.remove(entry)
+        await services.counters.remove(entry)
 
 
 @asynccontextmanager
@@ -137,7 +137,7 @@ async def registration(services: Services, address: str | None) -> AsyncIterator
         return
     limit = services.settings.registrations_per_hour
     key = f"registrations:{client_network(address)}"
-    hit = await services.limiter.hit(key, limit, REGISTRATION_WINDOW_SECONDS)
+    hit = await services.counters.hit(key, limit, REGISTRATION_WINDOW_SECONDS)
     if isinstance(hit, Full):
         raise rate_limited(f"at most {limit} registrations per hour", hit.retry_after)
     made = False
@@ -146,7 +146,7 @@ async def registration(services: Services, address: str | None) -> AsyncIterator
         made = True
     finally:
         if not made:
-            await services.limiter.remove(hit)
+            await services.counters.remove(hit)
 
 
 def client_network(address: str) -> str:
@@ -163,7 +163,7 @@ def client_network(address: str) -> str:
 async def open_connection(services: Services, user_id: str) -> Entry:
     """A place among the user's open WebSockets; TOO_MANY_CONNECTIONS when none is left."""
     limit = services.settings.max_connections_per_user
-    entry = await services.limiter.acquire(f"connections:{user_id}", limit)
+    entry = await services.counters.acquire(f"connections:{user_id}", limit)
     if entry is None:
         raise ImgflowError(
             ErrorCode.TOO_MANY_CONNECTIONS, f"at most {limit} open WebSockets per user"
@@ -179,7 +179,7 @@ async def open_anonymous_connection(services: Services, address: str | None) -> 
         return None
     limit = services.settings.max_anonymous_connections_per_address
     key = f"anonymous-connections:{client_network(address)}"
-    entry = await services.limiter.acquire(key, limit)
+    entry = await services.counters.acquire(key, limit)
     if entry is None:
         raise ImgflowError(
             ErrorCode.TOO_MANY_CONNECTIONS,
@@ -189,7 +189,7 @@ async def open_anonymous_connection(services: Services, address: str | None) -> 
 
 
 async def close_connection(services: Services, entry: Entry) -> None:
-    await services.limiter.remove(entry)
+    await services.counters.remove(entry)
 
 
 @asynccontextmanager
@@ -197,7 +197,7 @@ async def subscription(services: Services, user_id: str) -> AsyncIterator[None]:
     """Holds a place among the user's running subscriptions for as long as the block
     runs, however it ends (completed, stopped by the client, disconnected, cancelled)."""
     limit = services.settings.max_subscriptions_per_user
-    entry = await services.limiter.acquire(f"subscriptions:{user_id}", limit)
+    entry = await services.counters.acquire(f"subscriptions:{user_id}", limit)
     if entry is None:
         raise ImgflowError(
             ErrorCode.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} running subscriptions per user"
@@ -205,4 +205,4 @@ async def subscription(services: Services, user_id: str) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await services.limiter.remove(entry)
+        await services.counters.remove(entry)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
+from imgflow.backends.aws import region_from_env
 from imgflow.models import Job
 from imgflow.settings import Settings
 
@@ -182,8 +183,6 @@ class SnsNotifier:
             if self._sns is None:
                 import aioboto3
                 from botocore.config import Config
-
-                from imgflow.backends.storage.s3 import region_from_env
 
                 config = Config(
                     connect_timeout=3,

@@ -19,7 +19,7 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
-class Limits:
+class ImageLimits:
     """Resource limits applied at ingest and again in the worker."""
 
     max_pixels: int = 50_000_000

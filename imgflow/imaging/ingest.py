@@ -15,7 +15,7 @@ from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageErr
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
-from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import check_frame_pixels, pixel_limit
 from imgflow.imaging.operations import Operation
 from imgflow.imaging.planning import check_plan, kept_frames, output_format
@@ -51,7 +51,7 @@ _LOOKALIKES: list[tuple[bytes, str]] = [
 ]
 
 
-def probe(data: bytes, limits: Limits) -> ImageInfo:
+def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
     """Identify the upload and check it against the limits, reading headers only."""
     if not data:
         raise ImgflowError(ErrorCode.EMPTY_FILE, "the file is empty")
@@ -113,7 +113,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _inspect(
-    image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes, limits: Limits
+    image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes, limits: ImageLimits
 ) -> ImageInfo:
     width, height = image.size
     check_frame_pixels(image.size, limits, "the image")
@@ -148,7 +148,7 @@ def _png_exif_chunk(data: bytes) -> bytes | None:
     return None
 
 
-def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: Limits) -> None:
+def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: ImageLimits) -> None:
     """Refuse a pipeline whose crop falls outside the image or any of whose steps (the
     intermediate ones too) would grow too big, per frame or across the frames kept.
 

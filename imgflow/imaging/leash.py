@@ -15,13 +15,13 @@ from typing import TypeVar
 from PIL import EpsImagePlugin, Image
 
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 
 Size = tuple[int, int]
 T = TypeVar("T")
 
 
-def configure_pillow(limits: Limits) -> None:
+def configure_pillow(limits: ImageLimits) -> None:
     """Set Pillow's process-wide guards from the settings; call once at start-up.
 
     Pillow warns (DecompressionBombWarning) above MAX_IMAGE_PIXELS and raises only above
@@ -47,14 +47,14 @@ def configure_pillow(limits: Limits) -> None:
     EpsImagePlugin.gs_binary = False
 
 
-def pixel_limit(limits: Limits) -> int:
+def pixel_limit(limits: ImageLimits) -> int:
     """The per-frame limit, never above Pillow's bomb threshold: the number Pillow warns
     at, in a process where `configure_pillow` did not run (tests, scripts)."""
     pillow_limit = Image.MAX_IMAGE_PIXELS
     return limits.max_pixels if pillow_limit is None else min(limits.max_pixels, pillow_limit)
 
 
-def check_frame_pixels(size: Size, limits: Limits, what: str) -> None:
+def check_frame_pixels(size: Size, limits: ImageLimits, what: str) -> None:
     """Refuse one frame (or page, or planned output) over the per-frame limit."""
     width, height = size
     limit = pixel_limit(limits)
@@ -66,7 +66,7 @@ def check_frame_pixels(size: Size, limits: Limits, what: str) -> None:
         )
 
 
-def check_total_pixels(total: int, limits: Limits, what: str) -> None:
+def check_total_pixels(total: int, limits: ImageLimits, what: str) -> None:
     """Refuse frames whose pixels add up to more than the budget of one job.
 
     Every frame of an image is held decoded at once, so this bounds a job's memory

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.leash import pixel_limit
 from imgflow.imaging.operations import MAX_SIDE, Convert, Operation
 from imgflow.imaging.sizes import Size, output_size
@@ -38,7 +38,7 @@ def kept_frames(source: ImageFormat, frames: int, output: ImageFormat) -> int:
     return frames if output is ImageFormat.TIFF else 1
 
 
-def check_plan(sizes: Sequence[Size], operations: Sequence[Operation], limits: Limits) -> None:
+def check_plan(sizes: Sequence[Size], operations: Sequence[Operation], limits: ImageLimits) -> None:
     """Refuse a pipeline from sizes alone, before any pixel work: a crop outside the
     image at its step, or any step's output over the per-frame limit, a side no codec
     holds, or the pixel budget across the frames (`sizes`: each kept frame's upright
@@ -63,7 +63,7 @@ def _step_sizes(counts: Counter[Size], op: Operation, number: int) -> Counter[Si
     return after
 
 
-def _check_frame_output(size: Size, limits: Limits, step: str) -> None:
+def _check_frame_output(size: Size, limits: ImageLimits, step: str) -> None:
     width, height = size
     limit = pixel_limit(limits)
     if width * height > limit or max(size) > MAX_SIDE:
@@ -74,7 +74,7 @@ def _check_frame_output(size: Size, limits: Limits, step: str) -> None:
         )
 
 
-def _check_total_output(counts: Counter[Size], limits: Limits, step: str) -> None:
+def _check_total_output(counts: Counter[Size], limits: ImageLimits, step: str) -> None:
     total = sum(width * height * frames for (width, height), frames in counts.items())
     if total > limits.max_total_pixels:
         raise ImgflowError(

@@ -12,7 +12,7 @@ from PIL import Image, ImageFile
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.leash import check_frame_pixels, check_total_pixels
 
 Size = tuple[int, int]
@@ -79,7 +79,7 @@ def open_as(data: bytes, fmt: ImageFormat) -> ImageFile.ImageFile:
 
 
 def counted_frames(
-    image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes, limits: Limits
+    image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes, limits: ImageLimits
 ) -> int:
     """Frames the file holds, from headers, refused over the limit before any is decoded.
 
@@ -106,7 +106,7 @@ def counted_frames(
 
 
 def check_frame_sizes(
-    image: ImageFile.ImageFile, fmt: ImageFormat, count: int, limits: Limits
+    image: ImageFile.ImageFile, fmt: ImageFormat, count: int, limits: ImageLimits
 ) -> list[Size]:
     """Each frame's stored size as its header declares it, checked one by one and all
     together before any is loaded. TIFF pages each have their own size (read from their

@@ -9,10 +9,10 @@ from starlette.responses import JSONResponse, Response
 
 from imgflow import signing
 from imgflow.backends.storage import ObjectMissing
+from imgflow.backends.storage.downloads import download_for
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.jobs import uploads
 from imgflow.services import Services
-from imgflow.web.downloads import download_for
 
 
 async def serve_file(request: Request) -> Response:

@@ -260,7 +260,7 @@ def test_unvendored_cdn_url_fails_at_startup(broken_assets: Path) -> None:
 def test_the_page_opens_on_an_example_that_runs_against_imgflows_schema() -> None:
     from graphql import parse, validate
 
-    from gql.schema import schema as imgflow_schema
+    from resolvers.schema import schema as imgflow_schema
 
     page = graphiql_html()
     example = graphiql_mod.EXAMPLE_FILE.read_text()

@@ -1,4 +1,4 @@
-"""imgflow.sns.webhook: the endpoint mounted in a tiny Starlette app, driven over ASGI.
+"""imgflow.web.sns.webhook: the endpoint mounted in a tiny Starlette app, driven over ASGI.
 
 Messages are signed with the test key pair of tests/unit/test_sns_verify.py; its fake of
 AWS's certificate host (unreachable from here) serves the matching certificate.
@@ -17,8 +17,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from imgflow.sns import CertificateCache, SnsRejected, Verifier
-from imgflow.sns.webhook import MAX_BODY_BYTES, build_webhook, confirm_subscription
+from imgflow.web.sns import CertificateCache, SnsRejected, Verifier
+from imgflow.web.sns.webhook import MAX_BODY_BYTES, build_webhook, confirm_subscription
 from tests.sns_signing import (
     SUBSCRIBE_URL,
     TOPIC,

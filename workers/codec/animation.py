@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image, ImageFile
 
 from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.leash import Deadline, check_frame_pixels, check_total_pixels
 from imgflow.imaging.source import PILLOW_PLUGINS
 from workers.codec.colour import GIF_TRANSPARENT
@@ -25,7 +25,7 @@ _PLUGINS = [plugin for plugins in PILLOW_PLUGINS.values() for plugin in plugins]
 
 
 def load_frames(
-    image: ImageFile.ImageFile, count: int, limits: Limits, deadline: Deadline
+    image: ImageFile.ImageFile, count: int, limits: ImageLimits, deadline: Deadline
 ) -> tuple[list[Image.Image], list[int]]:
     frames: list[Image.Image] = []
     durations: list[int] = []

@@ -11,7 +11,7 @@ from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.leash import Deadline, check_frame_pixels
 from imgflow.imaging.source import check_frame_sizes, counted_frames, open_as, sniff
 from workers.codec.animation import load_frames, plays
@@ -80,7 +80,7 @@ Plan = Callable[[Header], None]
 
 def decode(
     data: bytes,
-    limits: Limits,
+    limits: ImageLimits,
     shrink: ShrinkHint | None = None,
     *,
     plan: Plan | None = None,
@@ -134,7 +134,7 @@ def _accepted_format(data: bytes) -> ImageFormat:
 def _read(
     image: ImageFile.ImageFile,
     data: bytes,
-    limits: Limits,
+    limits: ImageLimits,
     shrink: ShrinkHint | None,
     plan: Plan | None,
     deadline: Deadline,

@@ -36,7 +36,7 @@ class Full:
     retry_after: float
 
 
-class Limiter(Protocol):
+class Counters(Protocol):
     async def connect(self) -> None: ...
     async def hit(self, key: str, limit: int, window_seconds: float) -> Entry | Full: ...
     async def acquire(self, key: str, limit: int) -> Entry | None: ...
@@ -44,12 +44,16 @@ class Limiter(Protocol):
     async def close(self) -> None: ...
 
 
-def open_limiter(redis_url: str | None, *, namespace: str) -> Limiter:
-    """Redis when a URL is given (keys prefixed by `namespace`), else in-process."""
-    if redis_url is None:
-        from imgflow.backends.counters.memory import MemoryLimiter
+def open_counters(url: str, *, namespace: str) -> Counters:
+    """`memory://` (in-process) or `redis://...` (shared by every process, keys prefixed
+    by `namespace`), chosen by the URL's scheme."""
+    scheme = url.partition("://")[0]
+    if scheme == "memory":
+        from imgflow.backends.counters.memory import MemoryCounters
 
-        return MemoryLimiter()
-    from imgflow.backends.counters.redis import RedisLimiter
+        return MemoryCounters()
+    if scheme in ("redis", "rediss", "unix"):
+        from imgflow.backends.counters.redis import RedisCounters
 
-    return RedisLimiter(redis_url, namespace=namespace)
+        return RedisCounters(url, namespace=namespace)
+    raise ValueError(f"unsupported counters URL {url!r}: use memory:// or redis://host:port/db")

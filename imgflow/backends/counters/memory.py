@@ -18,7 +18,7 @@ SWEEP_ABOVE_KEYS = 10_000
 SWEEP_EVERY_SECONDS = 10.0
 
 
-class MemoryLimiter:
+class MemoryCounters:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._entries: dict[str, dict[str, float]] = {}  # key -> member -> expiry

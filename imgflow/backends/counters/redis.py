@@ -72,7 +72,7 @@ return #KEYS
 """
 
 
-class RedisLimiter:
+class RedisCounters:
     def __init__(self, url: str, *, namespace: str, lease_seconds: float = LEASE_SECONDS) -> None:
         self.url = url
         self.namespace = namespace

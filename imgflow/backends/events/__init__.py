@@ -36,12 +36,16 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def open_events(redis_url: str | None, *, namespace: str) -> Events:
-    """Redis pub/sub when a URL is given (channels prefixed by `namespace`), else in-process."""
-    if redis_url is None:
+def open_events(url: str, *, namespace: str) -> Events:
+    """`memory://` (in-process) or `redis://...` (pub/sub, channels prefixed by
+    `namespace`), chosen by the URL's scheme."""
+    scheme = url.partition("://")[0]
+    if scheme == "memory":
         from imgflow.backends.events.memory import MemoryEvents
 
         return MemoryEvents()
-    from imgflow.backends.events.redis import RedisEvents
+    if scheme in ("redis", "rediss", "unix"):
+        from imgflow.backends.events.redis import RedisEvents
 
-    return RedisEvents(redis_url, namespace=namespace)
+        return RedisEvents(url, namespace=namespace)
+    raise ValueError(f"unsupported events URL {url!r}: use memory:// or redis://host:port/db")

@@ -8,7 +8,6 @@ variables, config files, instance roles); the region from `AWS_REGION` or
 
 from __future__ import annotations
 
-import os
 from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import urlparse
@@ -17,10 +16,10 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from imgflow.backends.aws import region_from_env
 from imgflow.backends.storage import ObjectMissing, UploadForm
-from imgflow.web.downloads import download_for
+from imgflow.backends.storage.downloads import download_for
 
-DEFAULT_REGION = "us-east-1"
 # SigV4 presigned URLs cannot outlive seven days: refuse a TTL S3 would reject at download.
 MAX_URL_TTL_SECONDS = 7 * 24 * 3600
 # Error codes for an absent object: GET says NoSuchKey, HEAD has no body and says only 404.
@@ -39,10 +38,6 @@ CLIENT_CONFIG = Config(
     # concurrent requests, so queues with several jobs in flight do not wait on the pool.
     max_pool_connections=32,
 )
-
-
-def region_from_env() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
 class S3Storage:
@@ -163,7 +158,7 @@ class S3Storage:
     async def url(self, key: str, base_url: str) -> str:
         # Clients download straight from S3, so the API's own base URL plays no part.
         # The signed URL asks S3 to answer with the file's true type, as an attachment
-        # (see imgflow.web.downloads), whatever type the object was stored with.
+        # (see imgflow.backends.storage.downloads), whatever type the object was stored with.
         download = download_for(key)
         params = {
             "Bucket": self.bucket,

@@ -1,4 +1,4 @@
-"""imgflow.sns.verify: the real verifier, against messages signed with our own key pair.
+"""imgflow.web.sns.verify: the real verifier, against messages signed with our own key pair.
 
 AWS's certificate host (`sns.<region>.amazonaws.com`) cannot be reached from here, so the
 certificate cache is given an httpx MockTransport that fakes it: it serves the test
@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from imgflow.sns import (
+from imgflow.web.sns import (
     CertificateCache,
     CertificateUnavailable,
     MalformedMessage,

@@ -8,7 +8,7 @@ from graphql import GraphQLError
 from gql.errors import classify
 from imgflow.accounts.quotas import client_network, rate_limited
 from imgflow.backends.counters import Entry, Full
-from imgflow.backends.counters.memory import MemoryLimiter
+from imgflow.backends.counters.memory import MemoryCounters
 from imgflow.errors import ErrorCode, ImgflowError
 
 
@@ -22,7 +22,7 @@ class Clock:
 
 async def test_a_window_holds_at_most_limit_events_and_slides() -> None:
     clock = Clock()
-    limiter = MemoryLimiter(clock)
+    limiter = MemoryCounters(clock)
     assert isinstance(await limiter.hit("k", 2, 60), Entry)
     clock.now += 20
     assert isinstance(await limiter.hit("k", 2, 60), Entry)
@@ -35,7 +35,7 @@ async def test_a_window_holds_at_most_limit_events_and_slides() -> None:
 
 async def test_keys_are_counted_apart_and_refusals_do_not_count() -> None:
     clock = Clock()
-    limiter = MemoryLimiter(clock)
+    limiter = MemoryCounters(clock)
     await limiter.hit("a", 1, 60)
     for _ in range(3):
         assert isinstance(await limiter.hit("a", 1, 60), Full)
@@ -45,7 +45,7 @@ async def test_keys_are_counted_apart_and_refusals_do_not_count() -> None:
 
 
 async def test_an_event_given_back_frees_its_place() -> None:
-    limiter = MemoryLimiter(Clock())
+    limiter = MemoryCounters(Clock())
     entry = await limiter.hit("k", 1, 60)
     assert isinstance(entry, Entry)
     await limiter.remove(entry)
@@ -54,7 +54,7 @@ async def test_an_event_given_back_frees_its_place() -> None:
 
 async def test_places_are_held_until_released_whatever_the_time() -> None:
     clock = Clock()
-    limiter = MemoryLimiter(clock)
+    limiter = MemoryCounters(clock)
     first = await limiter.acquire("k", 2)
     second = await limiter.acquire("k", 2)
     assert first is not None

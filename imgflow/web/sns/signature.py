@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from imgflow.sns.messages import MessageType, SnsMessage
+from imgflow.web.sns.messages import MessageType, SnsMessage
 
 SIGNATURE_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "1": hashes.SHA1,

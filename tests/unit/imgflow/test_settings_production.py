@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from imgflow.backends.storage.downloads import download_for
 from imgflow.settings import Settings, ensure_local_secret
-from imgflow.web.downloads import download_for
 
 GOOD = secrets.token_urlsafe(48)
 
@@ -109,7 +109,7 @@ def test_downloads_carry_their_type_and_come_as_attachments(
 
 def test_compose_deploys_in_production() -> None:
     compose = yaml.safe_load(
-        (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+        (Path(__file__).resolve().parents[3] / "docker-compose.yml").read_text()
     )
     imgflow = [
         spec for spec in compose["services"].values() if spec.get("image") == "imgflow:latest"

@@ -13,7 +13,7 @@ from PIL import Image
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.operations import (
     Convert,
     Crop,
@@ -41,7 +41,7 @@ from workers import codec
 from workers.pipeline import Rendered, render, shrink_target
 from workers.transforms.geometry import fitted_size
 
-LIMITS = Limits()
+LIMITS = ImageLimits()
 
 
 def _open(rendered: Rendered) -> Image.Image:

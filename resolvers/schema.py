@@ -1,4 +1,5 @@
-"""Schema assembly: the contract clients and code generators depend on."""
+"""Schema assembly: the root types, each field with the resolver behind it; the contract
+clients and code generators depend on (exported as schema.graphql)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ from gql.types import (
     UploadTicket,
     User,
 )
-from resolvers import admin as operations
-from resolvers import mutations, queries, subscriptions
+from resolvers import admin, mutations, queries, subscriptions
 
 
 @strawberry.type
@@ -41,12 +41,12 @@ class Query:
         "refreshed every few seconds.",
     )
     system_stats: SystemStats = strawberry.field(
-        resolver=operations.system_stats,
+        resolver=admin.system_stats,
         description="Admin: per-queue depth, throughput and latency, and failures by code, "
         "over the last `windowMinutes`. Others get FORBIDDEN.",
     )
     any_job: Job | None = strawberry.field(
-        resolver=operations.any_job,
+        resolver=admin.any_job,
         description="Admin: any user's job by id. Others get FORBIDDEN.",
     )
 

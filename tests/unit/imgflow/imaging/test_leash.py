@@ -20,7 +20,7 @@ from PIL import EpsImagePlugin, Image
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
-from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.ingest import check_pipeline, probe
 from imgflow.imaging.leash import Deadline, configure_pillow
 from imgflow.imaging.operations import (
@@ -44,7 +44,7 @@ def code_of(call: Callable[[], object]) -> ErrorCode:
 
 
 @pytest.fixture
-def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Limits], None]]:
+def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[ImageLimits], None]]:
     """`configure_pillow` as a process does at start, undone after the test."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
     monkeypatch.setattr(EpsImagePlugin, "gs_binary", EpsImagePlugin.gs_binary)
@@ -100,24 +100,24 @@ class Ticks:
 
 
 def test_pillows_limit_is_the_setting_and_its_warning_an_error(
-    configured: Callable[[Limits], None],
+    configured: Callable[[ImageLimits], None],
 ) -> None:
-    configured(Limits(max_pixels=6_000))
+    configured(ImageLimits(max_pixels=6_000))
     assert Image.MAX_IMAGE_PIXELS == 6_000
     data = to_bytes(quadrants(100, 80), "PNG")  # 8000 px: Pillow would only warn
     with pytest.raises(Image.DecompressionBombWarning):
         Image.open(io.BytesIO(data))
-    generous = Limits(max_pixels=10**9)
+    generous = ImageLimits(max_pixels=10**9)
     assert code_of(lambda: probe(data, generous)) is ErrorCode.IMAGE_TOO_LARGE
     assert code_of(lambda: decode(data, generous)) is ErrorCode.IMAGE_TOO_LARGE
     assert not EpsImagePlugin.has_ghostscript()
 
 
 def test_a_canvas_grown_by_a_later_frame_is_stopped_inside_pillow(
-    configured: Callable[[Limits], None],
+    configured: Callable[[ImageLimits], None],
 ) -> None:
     data = grown_gif()  # 10 x 10, then 100 x 100 from frame 2
-    limits = Limits(max_pixels=6_000)
+    limits = ImageLimits(max_pixels=6_000)
     assert probe(data, limits).frames == 2  # the header does not tell
     configured(limits)
     with pytest.raises(ImgflowError) as caught:
@@ -130,15 +130,15 @@ def test_a_canvas_grown_by_a_later_frame_is_stopped_inside_pillow(
 def test_a_grown_canvas_is_refused_without_any_warnings_filter() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert code_of(lambda: decode(grown_gif(), Limits(max_pixels=6_000))) is (
+        assert code_of(lambda: decode(grown_gif(), ImageLimits(max_pixels=6_000))) is (
             ErrorCode.IMAGE_TOO_LARGE
         )
 
 
 def test_threads_decoding_at_once_all_keep_the_limit(
-    configured: Callable[[Limits], None],
+    configured: Callable[[ImageLimits], None],
 ) -> None:
-    limits = Limits(max_pixels=6_000)
+    limits = ImageLimits(max_pixels=6_000)
     configured(limits)
     fine, bomb = to_bytes(quadrants(64, 48), "PNG"), to_bytes(quadrants(100, 80), "PNG")
 
@@ -161,17 +161,17 @@ def test_threads_decoding_at_once_all_keep_the_limit(
 def test_an_apng_claiming_few_frames_but_holding_many_is_refused() -> None:
     data = apng(frames=50, declared=2)
     assert Image.open(io.BytesIO(data)).n_frames == 2  # what Pillow believes
-    few = Limits(max_frames=10)
+    few = ImageLimits(max_frames=10)
     assert code_of(lambda: probe(data, few)) is ErrorCode.TOO_MANY_FRAMES
     assert code_of(lambda: decode(data, few)) is ErrorCode.TOO_MANY_FRAMES
-    assert code_of(lambda: probe(data, Limits())) is ErrorCode.CORRUPT_IMAGE
-    assert code_of(lambda: decode(data, Limits())) is ErrorCode.CORRUPT_IMAGE
+    assert code_of(lambda: probe(data, ImageLimits())) is ErrorCode.CORRUPT_IMAGE
+    assert code_of(lambda: decode(data, ImageLimits())) is ErrorCode.CORRUPT_IMAGE
 
 
 def test_an_honest_apng_is_counted_as_it_is() -> None:
     data = apng(frames=5, declared=5)
-    assert probe(data, Limits(max_frames=5)).frames == 5
-    assert len(decode(data, Limits(max_frames=5)).frames) == 5
+    assert probe(data, ImageLimits(max_frames=5)).frames == 5
+    assert len(decode(data, ImageLimits(max_frames=5)).frames) == 5
 
 
 # --- the pixel budget across frames -----------------------------------------------------
@@ -179,9 +179,9 @@ def test_an_honest_apng_is_counted_as_it_is() -> None:
 
 def test_frames_times_size_over_the_budget_is_refused_at_ingest_and_decode() -> None:
     data = animated_gif(frames=4, size=(40, 30))  # 4 x 1200 = 4800 px
-    assert probe(data, Limits(max_total_pixels=4_800)).frames == 4
-    assert len(decode(data, Limits(max_total_pixels=4_800)).frames) == 4
-    tight = Limits(max_total_pixels=4_799)
+    assert probe(data, ImageLimits(max_total_pixels=4_800)).frames == 4
+    assert len(decode(data, ImageLimits(max_total_pixels=4_800)).frames) == 4
+    tight = ImageLimits(max_total_pixels=4_799)
     assert code_of(lambda: probe(data, tight)) is ErrorCode.IMAGE_TOO_LARGE
     assert code_of(lambda: decode(data, tight)) is ErrorCode.IMAGE_TOO_LARGE
 
@@ -190,10 +190,10 @@ def test_a_thousand_frames_at_the_per_frame_limit_are_refused_without_decoding()
     data = many_frames_at_the_limit()
     started = time.monotonic()
     with pytest.raises(ImgflowError) as caught:
-        probe(data, Limits())
+        probe(data, ImageLimits())
     assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
     assert "across frames" in caught.value.message
-    assert code_of(lambda: decode(data, Limits())) is ErrorCode.IMAGE_TOO_LARGE
+    assert code_of(lambda: decode(data, ImageLimits())) is ErrorCode.IMAGE_TOO_LARGE
     # Decoding even one 50 Mpx frame takes longer than this; counting 1000 headers doesn't.
     assert time.monotonic() - started < 2
 
@@ -201,15 +201,15 @@ def test_a_thousand_frames_at_the_per_frame_limit_are_refused_without_decoding()
 def test_tiff_pages_add_up() -> None:
     pages = [quadrants(100, 100) for _ in range(3)]
     data = to_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:])
-    assert probe(data, Limits(max_total_pixels=30_000)).frames == 3
-    tight = Limits(max_total_pixels=29_999)
+    assert probe(data, ImageLimits(max_total_pixels=30_000)).frames == 3
+    tight = ImageLimits(max_total_pixels=29_999)
     assert code_of(lambda: probe(data, tight)) is ErrorCode.IMAGE_TOO_LARGE
     assert code_of(lambda: decode(data, tight)) is ErrorCode.IMAGE_TOO_LARGE
 
 
 def test_frames_growing_past_the_budget_are_refused_as_they_are_loaded() -> None:
     data = grown_gif(frames=3)  # headers: 3 x 100 px; really 100 + 10,000 + 10,000
-    limits = Limits(max_pixels=20_000, max_total_pixels=15_000)
+    limits = ImageLimits(max_pixels=20_000, max_total_pixels=15_000)
     assert probe(data, limits).frames == 3
     with pytest.raises(ImgflowError) as caught:
         decode(data, limits)
@@ -220,7 +220,7 @@ def test_frames_growing_past_the_budget_are_refused_as_they_are_loaded() -> None
 # --- every step's size is checked before it is computed ---------------------------------
 
 ANIMATION = ImageInfo(ImageFormat.GIF, 500, 500, 4, 1000)  # 4 x 250,000 px
-BUDGET = Limits(max_total_pixels=2_000_000)
+BUDGET = ImageLimits(max_total_pixels=2_000_000)
 
 
 def test_an_intermediate_step_over_the_budget_is_refused() -> None:
@@ -247,8 +247,8 @@ def test_the_worker_refuses_an_oversized_step_before_decoding_a_frame() -> None:
     whole = to_bytes(frames[0], "PNG", save_all=True, append_images=frames[1:])
     damaged = whole[: len(whole) * 3 // 4]
     pipeline: list[Operation] = [ForceResize(800, 800), Resize(width=50)]
-    assert code_of(lambda: render(damaged, pipeline, Limits())) is ErrorCode.CORRUPT_IMAGE
-    limits = Limits(max_total_pixels=4 * 800 * 800 - 1)
+    assert code_of(lambda: render(damaged, pipeline, ImageLimits())) is ErrorCode.CORRUPT_IMAGE
+    limits = ImageLimits(max_total_pixels=4 * 800 * 800 - 1)
     assert code_of(lambda: render(damaged, pipeline, limits)) is ErrorCode.IMAGE_TOO_LARGE
 
 
@@ -257,9 +257,9 @@ def test_the_worker_plans_each_tiff_page_at_its_own_size() -> None:
     data = to_bytes(pages[0], "TIFF", save_all=True, append_images=pages[1:])
     pipeline: list[Operation] = [Rotate(45), Convert(ImageFormat.TIFF)]
     # From the first page, 2 x 12 x 12 px; the second page really turns 284 x 284.
-    check_pipeline(probe(data, Limits()), pipeline, Limits(max_total_pixels=50_000))
+    check_pipeline(probe(data, ImageLimits()), pipeline, ImageLimits(max_total_pixels=50_000))
     with pytest.raises(ImgflowError) as caught:
-        render(data, pipeline, Limits(max_total_pixels=50_000))
+        render(data, pipeline, ImageLimits(max_total_pixels=50_000))
     assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
     assert "rotate (step 1)" in caught.value.message
 
@@ -280,7 +280,7 @@ def test_a_deadline_passes_once_its_time_is_up() -> None:
 
 def test_decoding_stops_between_frames() -> None:
     with pytest.raises(ImgflowError) as caught:
-        decode(animated_gif(frames=20), Limits(), deadline=Deadline(5, Ticks()))
+        decode(animated_gif(frames=20), ImageLimits(), deadline=Deadline(5, Ticks()))
     assert caught.value.code is ErrorCode.TIME_LIMIT_EXCEEDED
     assert "decoding frame" in caught.value.message
 
@@ -290,14 +290,14 @@ def test_processing_stops_between_operations() -> None:
     pipeline: list[Operation] = [Grayscale(), Blur(1.0), Rotate(90), Blur(2.0)] * 3
     # Each check reads the clock once: the time runs out a few operations in.
     with pytest.raises(ImgflowError) as caught:
-        render(data, pipeline, Limits(), Deadline(6, Ticks()))
+        render(data, pipeline, ImageLimits(), Deadline(6, Ticks()))
     assert caught.value.code is ErrorCode.TIME_LIMIT_EXCEEDED
     stopped_before = caught.value.message.rpartition("stopped before ")[2].rstrip(")")
     assert stopped_before in {op.name for op in pipeline}
 
 
 def test_a_job_within_its_time_renders() -> None:
-    rendered = render(to_bytes(quadrants(), "PNG"), [Rotate(90)], Limits())
+    rendered = render(to_bytes(quadrants(), "PNG"), [Rotate(90)], ImageLimits())
     assert (rendered.info.width, rendered.info.height) == (48, 64)
 
 
@@ -306,7 +306,7 @@ async def test_the_worker_stops_waiting_at_the_limit_even_mid_step() -> None:
     # work that no check can interrupt.
     data = to_bytes(Image.new("RGB", (5_000, 5_000), (200, 30, 30)), "PNG")
     pipeline: list[Operation] = [Rotate(30), Convert(ImageFormat.PNG)]
-    limits = Limits(job_time_limit_seconds=1.0)
+    limits = ImageLimits(job_time_limit_seconds=1.0)
     pool = ThreadPoolExecutor(1)
     started = time.monotonic()
     with pytest.raises(ImgflowError) as caught:
@@ -324,7 +324,7 @@ async def test_time_queued_behind_other_jobs_does_not_count() -> None:
     pool = ThreadPoolExecutor(1)
     pool.submit(time.sleep, 0.5)  # the only thread is busy for longer than the limit
     rendered = await render_in(
-        pool, to_bytes(quadrants(), "PNG"), [Rotate(90)], Limits(job_time_limit_seconds=0.3)
+        pool, to_bytes(quadrants(), "PNG"), [Rotate(90)], ImageLimits(job_time_limit_seconds=0.3)
     )
     pool.shutdown()
     assert rendered.info.width == 48

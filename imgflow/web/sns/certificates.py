@@ -14,7 +14,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from imgflow.sns.messages import SnsRejected
+from imgflow.web.sns.messages import SnsRejected
 
 SNS_HOST = re.compile(
     r"sns\.(?:(?!cn-)[a-z]{2}-[a-z]+-\d+\.amazonaws\.com"

@@ -31,7 +31,7 @@ from PIL import Image, features
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.ingest import check_pipeline, probe
 from imgflow.imaging.operations import (
     Blur,
@@ -77,8 +77,8 @@ KNOWN_CODES = {
     ErrorCode.INVALID_OPERATION,
     ErrorCode.TIME_LIMIT_EXCEEDED,
 }
-INGEST_LIMITS = Limits()
-SMALL = Limits(
+INGEST_LIMITS = ImageLimits()
+SMALL = ImageLimits(
     max_pixels=512 * 512,
     max_frames=16,
     max_total_pixels=2_000_000,

@@ -1,7 +1,7 @@
 """Whether an SNS message is genuine and for us: the message rules (`messages`), the
 signing certificate (`certificates`) and the signature (`signature`), in order of cost.
 
-No Starlette here: `imgflow.sns.webhook` only translates HTTP in and out. The format is
+No Starlette here: `imgflow.web.sns.webhook` only translates HTTP in and out. The format is
 AWS's: https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html
 """
 
@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from imgflow.sns.certificates import CertificateCache, load_certificate, require_sns_url
-from imgflow.sns.messages import (
+from imgflow.web.sns.certificates import CertificateCache, load_certificate, require_sns_url
+from imgflow.web.sns.messages import (
     MAX_AGE,
     RecentIds,
     SnsMessage,
@@ -22,7 +22,7 @@ from imgflow.sns.messages import (
     require_allowed_topic,
     require_fresh,
 )
-from imgflow.sns.signature import is_supported, signature_matches
+from imgflow.web.sns.signature import is_supported, signature_matches
 
 
 @dataclass(frozen=True)

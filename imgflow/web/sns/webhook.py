@@ -18,9 +18,9 @@ import httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from imgflow.sns.certificates import CertificateUnavailable, require_sns_url
-from imgflow.sns.messages import MalformedMessage, MessageType, SnsMessage, SnsRejected, parse
-from imgflow.sns.verify import Verifier
+from imgflow.web.sns.certificates import CertificateUnavailable, require_sns_url
+from imgflow.web.sns.messages import MalformedMessage, MessageType, SnsMessage, SnsRejected, parse
+from imgflow.web.sns.verify import Verifier
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from PIL import EpsImagePlugin, Image, PngImagePlugin
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
-from imgflow.imaging.info import Limits
+from imgflow.imaging.info import ImageLimits
 from tests.imaging import (
     BLUE,
     RED,
@@ -30,7 +30,7 @@ from tests.imaging import (
 )
 from workers.codec import decode, encode
 
-LIMITS = Limits()
+LIMITS = ImageLimits()
 
 
 def _decode_one(data: bytes) -> Image.Image:
@@ -210,7 +210,7 @@ def test_mpo_is_read_as_its_first_jpeg() -> None:
 # --- decode: refusals -------------------------------------------------------------------
 
 
-def _code(data: bytes, limits: Limits = LIMITS) -> ErrorCode:
+def _code(data: bytes, limits: ImageLimits = LIMITS) -> ErrorCode:
     with pytest.raises(ImgflowError) as caught:
         decode(data, limits)
     return caught.value.code
@@ -261,19 +261,22 @@ def test_formats_pillow_reads_but_we_do_not_are_unsupported() -> None:
 
 def test_more_pixels_than_the_limit_is_too_large() -> None:
     data = to_bytes(quadrants(), "PNG")
-    assert _code(data, Limits(max_pixels=64 * 48 - 1)) is ErrorCode.IMAGE_TOO_LARGE
-    decode(data, Limits(max_pixels=64 * 48))
+    assert _code(data, ImageLimits(max_pixels=64 * 48 - 1)) is ErrorCode.IMAGE_TOO_LARGE
+    decode(data, ImageLimits(max_pixels=64 * 48))
 
 
 @pytest.mark.parametrize("side", [10_000, 60_000])  # Pillow warns at 89 Mpx, raises at 179
 def test_decompression_bombs_are_too_large_even_under_a_generous_limit(side: int) -> None:
-    assert _code(png_with_size(side, side), Limits(max_pixels=10**10)) is ErrorCode.IMAGE_TOO_LARGE
+    assert (
+        _code(png_with_size(side, side), ImageLimits(max_pixels=10**10))
+        is ErrorCode.IMAGE_TOO_LARGE
+    )
 
 
 def test_too_many_frames() -> None:
     frames = _animation(4)
     data = to_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:])
-    assert _code(data, Limits(max_frames=3)) is ErrorCode.TOO_MANY_FRAMES
+    assert _code(data, ImageLimits(max_frames=3)) is ErrorCode.TOO_MANY_FRAMES
 
 
 # --- encode -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from PIL import EpsImagePlugin, Image, ImageFile, features
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
-from imgflow.imaging.info import ImageInfo, Limits
+from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.ingest import PILLOW_PLUGINS, check_pipeline, planned_size, probe, sniff
 from imgflow.imaging.operations import (
     Blur,
@@ -85,9 +85,9 @@ def encode_animation(fmt: str) -> bytes:
     return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100)
 
 
-def code_of(data: bytes, limits: Limits | None = None) -> ErrorCode:
+def code_of(data: bytes, limits: ImageLimits | None = None) -> ErrorCode:
     with pytest.raises(ImgflowError) as caught:
-        probe(data, limits or Limits())
+        probe(data, limits or ImageLimits())
     assert "BytesIO" not in caught.value.message  # messages are for people
     return caught.value.code
 
@@ -153,7 +153,7 @@ def test_every_sniffed_format_has_a_pillow_opener() -> None:
 @pytest.mark.parametrize("fmt", ACCEPTED)
 def test_probe_reports_format_size_frames_and_bytes(fmt: ImageFormat) -> None:
     data = image_bytes(fmt)
-    assert probe(data, Limits()) == ImageInfo(fmt, 64, 48, 1, len(data))
+    assert probe(data, ImageLimits()) == ImageInfo(fmt, 64, 48, 1, len(data))
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ def all_subclasses(cls: type[object]) -> Iterator[type[object]]:
 @pytest.mark.usefixtures("no_decoding")
 @pytest.mark.parametrize("fmt", ACCEPTED)
 def test_probe_never_decodes_pixels(fmt: ImageFormat) -> None:
-    assert probe(image_bytes(fmt), Limits()).width == 64
+    assert probe(image_bytes(fmt), ImageLimits()).width == 64
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ def test_probe_never_decodes_pixels(fmt: ImageFormat) -> None:
     ],
 )
 def test_probe_counts_frames(data: bytes) -> None:
-    assert probe(data, Limits()).frames == 5
+    assert probe(data, ImageLimits()).frames == 5
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,7 @@ def test_probe_counts_frames(data: bytes) -> None:
     ],
 )
 def test_probe_reports_upright_size(orientation: int, upright: tuple[int, int]) -> None:
-    info = probe(jpeg_with_orientation(orientation), Limits())
+    info = probe(jpeg_with_orientation(orientation), ImageLimits())
     assert (info.width, info.height) == upright
 
 
@@ -228,7 +228,7 @@ def test_probe_finds_png_exif_after_the_pixels_without_decoding() -> None:
     """Pillow's own PNG getexif() decodes the whole image to look there."""
     data = png_with_late_exif(6)
     assert data.index(b"eXIf") > data.index(b"IDAT")
-    info = probe(data, Limits())
+    info = probe(data, ImageLimits())
     assert (info.width, info.height) == (48, 64)
 
 
@@ -236,26 +236,26 @@ def test_late_png_exif_is_what_the_worker_will_see() -> None:
     data = png_with_late_exif(8)
     with Image.open(io.BytesIO(data)) as image:
         assert image.getexif()[0x0112] == 8
-    assert probe(data, Limits()).width == 48
+    assert probe(data, ImageLimits()).width == 48
 
 
 def test_probe_limits_pixels() -> None:
     data = image_bytes(ImageFormat.PNG)
-    assert probe(data, Limits(max_pixels=64 * 48)).width == 64
-    assert code_of(data, Limits(max_pixels=64 * 48 - 1)) is ErrorCode.IMAGE_TOO_LARGE
+    assert probe(data, ImageLimits(max_pixels=64 * 48)).width == 64
+    assert code_of(data, ImageLimits(max_pixels=64 * 48 - 1)) is ErrorCode.IMAGE_TOO_LARGE
 
 
 def test_probe_limits_frames() -> None:
     data = animated_gif(frames=4)
-    assert probe(data, Limits(max_frames=4)).frames == 4
-    assert code_of(data, Limits(max_frames=3)) is ErrorCode.TOO_MANY_FRAMES
+    assert probe(data, ImageLimits(max_frames=4)).frames == 4
+    assert code_of(data, ImageLimits(max_frames=3)) is ErrorCode.TOO_MANY_FRAMES
 
 
 def test_probe_limits_every_tiff_page() -> None:
     small, large = quadrants(8, 8), quadrants(200, 200)
     data = encode(small, "TIFF", save_all=True, append_images=[large])
-    assert probe(data, Limits()).frames == 2
-    assert code_of(data, Limits(max_pixels=1000)) is ErrorCode.IMAGE_TOO_LARGE
+    assert probe(data, ImageLimits()).frames == 2
+    assert code_of(data, ImageLimits(max_pixels=1000)) is ErrorCode.IMAGE_TOO_LARGE
 
 
 @pytest.mark.parametrize(
@@ -272,7 +272,7 @@ def test_probe_refuses_declared_bombs(size: tuple[int, int]) -> None:
 def test_pillow_bomb_warning_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     data = image_bytes(ImageFormat.PNG, (40, 30))  # 1200 px: Pillow only warns
-    huge = Limits(max_pixels=10**9)
+    huge = ImageLimits(max_pixels=10**9)
     with pytest.warns(Image.DecompressionBombWarning):
         assert code_of(data, huge) is ErrorCode.IMAGE_TOO_LARGE
     with warnings.catch_warnings():
@@ -308,7 +308,7 @@ def test_probe_calls_a_damaged_header_corrupt() -> None:
 )
 def test_unsupported_message_says_what_it_looks_like(data: bytes, named: str) -> None:
     with pytest.raises(ImgflowError) as caught:
-        probe(data, Limits())
+        probe(data, ImageLimits())
     assert caught.value.code is ErrorCode.UNSUPPORTED_FORMAT
     assert named in caught.value.message
     assert "only JPEG, PNG, GIF, WebP, TIFF, BMP and AVIF are accepted" in caught.value.message
@@ -421,7 +421,7 @@ def test_crop_inside_takes_its_size() -> None:
 def test_crop_outside_is_an_invalid_operation() -> None:
     source = ImageInfo(ImageFormat.PNG, 640, 480, 1, 1000)
     with pytest.raises(ImgflowError) as caught:
-        check_pipeline(source, [Resize(width=320), Crop(100, 0, 300, 200)], Limits())
+        check_pipeline(source, [Resize(width=320), Crop(100, 0, 300, 200)], ImageLimits())
     assert caught.value.code is ErrorCode.INVALID_OPERATION
     assert "step 2: crop 300x200 at (100, 0)" in caught.value.message
     assert "320x240" in caught.value.message
@@ -429,7 +429,7 @@ def test_crop_outside_is_an_invalid_operation() -> None:
 
 def test_check_pipeline_accepts_a_pipeline_within_limits() -> None:
     source = ImageInfo(ImageFormat.JPEG, 5120, 2880, 1, 1000)
-    check_pipeline(source, [Rotate(45), Resize(width=800), Convert(ImageFormat.PNG)], Limits())
+    check_pipeline(source, [Rotate(45), Resize(width=800), Convert(ImageFormat.PNG)], ImageLimits())
 
 
 @pytest.mark.parametrize(
@@ -443,7 +443,7 @@ def test_check_pipeline_accepts_a_pipeline_within_limits() -> None:
 def test_check_pipeline_refuses_oversized_steps(ops: list[Operation]) -> None:
     source = ImageInfo(ImageFormat.PNG, 6_000, 6_000, 1, 1000)
     with pytest.raises(ImgflowError) as caught:
-        check_pipeline(source, ops, Limits(max_pixels=40_000_000))
+        check_pipeline(source, ops, ImageLimits(max_pixels=40_000_000))
     assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
     assert "the output would be" in caught.value.message
 
@@ -451,7 +451,7 @@ def test_check_pipeline_refuses_oversized_steps(ops: list[Operation]) -> None:
 def test_check_pipeline_refuses_sides_no_codec_holds() -> None:
     source = ImageInfo(ImageFormat.PNG, 65_535, 1, 1, 1000)
     with pytest.raises(ImgflowError) as caught:
-        check_pipeline(source, [Resize(height=2)], Limits())
+        check_pipeline(source, [Resize(height=2)], ImageLimits())
     assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
     assert "131070 x 2" in caught.value.message
 
@@ -542,12 +542,12 @@ def expected_code(row: Row) -> ErrorCode | None:
 def test_corpus_file(row: Row) -> None:
     data = row.path.read_bytes()
     if row.should_process:
-        info = probe(data, Limits())
+        info = probe(data, ImageLimits())
         assert info.format.value == row.pillow_format.replace("MPO", "JPEG")
         assert (info.width, info.height) == row.upright()
         assert info.frames == (1 if row.pillow_format == "MPO" else int(row.frames))
     elif row.name in CAUGHT_AT_DECODE:
-        assert probe(data, Limits()).bytes == len(data)
+        assert probe(data, ImageLimits()).bytes == len(data)
     else:
         code = code_of(data)
         assert code in CLEAR_CODES

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from imgflow.sns.certificates import CertificateCache, CertificateUnavailable, require_sns_url
-from imgflow.sns.messages import (
+from imgflow.web.sns.certificates import CertificateCache, CertificateUnavailable, require_sns_url
+from imgflow.web.sns.messages import (
     MalformedMessage,
     MessageType,
     SnsMessage,
@@ -11,8 +11,8 @@ from imgflow.sns.messages import (
     parse,
     parse_topics,
 )
-from imgflow.sns.verify import SnsConfig, Verifier
-from imgflow.sns.webhook import build_webhook, confirm_subscription
+from imgflow.web.sns.verify import SnsConfig, Verifier
+from imgflow.web.sns.webhook import build_webhook, confirm_subscription
 
 __all__ = [
     "CertificateCache",
