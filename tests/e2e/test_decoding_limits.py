@@ -22,7 +22,7 @@ from tests.api.test_uploads import confirm, post_form, request_ticket
 from tests.client import Client, GraphQLErrors
 from tests.conftest import Server, new_user, start_server, stop_server
 from tests.imaging import animated_gif, quadrants, to_bytes
-from tests.unit.test_decoding_limits import grown_gif
+from tests.unit.imgflow.imaging.test_leash import grown_gif
 
 MAX_PIXELS = 6_000
 MAX_TOTAL_PIXELS = 15_000
