@@ -35,7 +35,8 @@ loaded = {{}}
 for top in {PACKAGES!r}:
     package = importlib.import_module(top)
     for info in pkgutil.walk_packages(package.__path__, top + "."):
-        loaded[info.name] = importlib.import_module(info.name).__file__
+        if not info.name.endswith(".__main__"):  # runs its command when imported
+            loaded[info.name] = importlib.import_module(info.name).__file__
 missing = []
 for name in {DEV_ONLY!r}:
     try:

@@ -89,6 +89,7 @@ class RedisCounters:
         self._take_script = self._client.register_script(TAKE)
         self._renew_script = self._client.register_script(RENEW)
         self._held: set[Entry] = set()
+        self._closed = False
         self._renewer: asyncio.Task[None] | None = None
         self._last_warning = -WARN_EVERY_SECONDS
 
@@ -98,6 +99,7 @@ class RedisCounters:
         self._renewer = asyncio.create_task(self._renew_forever(), name="imgflow-limits-renew")
 
     async def close(self) -> None:
+        self._closed = True
         if self._renewer is not None:
             self._renewer.cancel()
             with suppress(asyncio.CancelledError):
@@ -126,10 +128,17 @@ class RedisCounters:
         # Forgotten first: even if the ZREM below is lost (cancelled, Redis away), the
         # place is no longer renewed and expires within one lease.
         self._held.discard(entry)
+        if self._closed:
+            # Shutting down: close() freed every held place already, and the client is
+            # gone (a subscription ending with the process lands here).
+            return
         try:
             await self._client.zrem(self._key(entry.key), entry.member)
         except UNREACHABLE as exc:
             self._warn(exc)
+        except RuntimeError:  # the transport closed under this call: close() ran meanwhile
+            if not self._closed:
+                raise
 
     async def _take(self, key: str, limit: int, seconds: float) -> Entry | Full:
         member = uuid.uuid4().hex
