@@ -25,11 +25,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, ClassVar, cast
+from functools import lru_cache, partial
+from typing import ClassVar, cast
 
-from graphql import GraphQLError, OperationDefinitionNode, ValidationRule
-from graphql.language.visitor import SKIP, VisitorAction
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    validate,
+)
 from graphql.validation import (
     ASTValidationRule,
     MaxIntrospectionDepthRule,
@@ -81,34 +88,27 @@ class QueryLimits:
             )
 
 
-class LimitsRule(ValidationRule):
-    """Measures each operation and refuses it when over a limit. Validation rules are
-    classes graphql-core instantiates itself, so each request gets a subclass bound to
-    the limits and to its own variables (`first: $n`)."""
-
-    limits: ClassVar[QueryLimits]
-    variables: ClassVar[Mapping[str, Any]]
-
-    def enter_operation_definition(
-        self, node: OperationDefinitionNode, *_args: object
-    ) -> VisitorAction:
-        schema, limits = self.context.schema, self.limits
+def measure_refusals(
+    document: DocumentNode, schema: GraphQLSchema, limits: QueryLimits, variables: object
+) -> list[GraphQLError]:
+    """Each operation measured with this request's variables (`first: $n`) and refused
+    when over a limit. Run before validation, from the syntax tree alone, so the rules
+    graphql-core runs are the same for every request and their answer can be reused."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    given = variables if isinstance(variables, Mapping) else {}
+    errors = []
+    for node in document.definitions:
+        if not isinstance(node, OperationDefinitionNode):
+            continue
         try:
-            measure = measure_operation(
-                node, schema, self.context.get_fragment, self.variables, limits.max_depth
-            )
+            measure = measure_operation(node, schema, fragments.get, given, limits.max_depth)
         except RecursionError:  # fragments spread in a chain too long to follow
             measure = Measure(depth=limits.max_depth + 1)
         for code, message in limits.refusals(measure):
-            self.report_error(GraphQLError(message, node, extensions={"code": code.value}))
-        return SKIP
-
-
-def bound_rule(limits: QueryLimits, variables: Mapping[str, Any]) -> type[LimitsRule]:
-    return cast(
-        "type[LimitsRule]",
-        type("BoundLimitsRule", (LimitsRule,), {"limits": limits, "variables": variables}),
-    )
+            errors.append(GraphQLError(message, node, extensions={"code": code.value}))
+    return errors
 
 
 class CodedErrors(ASTValidationRule):
@@ -138,11 +138,38 @@ class IntrospectionTooDeep(CodedErrors, MaxIntrospectionDepthRule):
     code = ErrorCode.QUERY_TOO_DEEP
 
 
+class DocumentCache:
+    """Parsed documents and their validation answers, reused across requests: clients
+    send the same few documents again and again, and parsing plus graphql-core's ~30
+    rules cost more than the rest of a request. Bounded (LRU), so unique documents
+    cannot grow memory; a document is only cached once it parsed within the limits."""
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self.parse = lru_cache(maxsize=self.SIZE)(self._parse)
+        self.validate = lru_cache(maxsize=self.SIZE)(self._validate)
+
+    @staticmethod
+    def _parse(query: str, max_tokens: int) -> DocumentNode:
+        return parse(query, max_tokens=max_tokens)
+
+    def _validate(
+        self, schema: GraphQLSchema, query: str, max_tokens: int, rules: RuleSet
+    ) -> list[GraphQLError]:
+        return validate(schema, self.parse(query, max_tokens), rules)
+
+
+RuleSet = tuple[type[ASTValidationRule], ...]
+
+
 class GraphQLLimits(SchemaExtension):
     """Applies QueryLimits to every operation (one instance per request)."""
 
-    def __init__(self, limits: QueryLimits) -> None:
+    def __init__(self, limits: QueryLimits, cache: DocumentCache | None = None) -> None:
         self.limits = limits
+        self.cache = cache or DocumentCache()  # pass the app's own to reuse answers
+        self.cached_document = False
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
@@ -151,13 +178,13 @@ class GraphQLLimits(SchemaExtension):
         options = cast("dict[str, object]", context.parse_options)
         options["max_source_length"] = self.limits.max_length
         options["max_lexical_tokens"] = self.limits.max_tokens
-        standard = (r for r in context.validation_rules if r is not MaxIntrospectionDepthRule)
-        context.validation_rules = (*standard, *self.rules(context.variables))
+        context.validation_rules = validation_rules(tuple(context.validation_rules), self.limits)
         yield
         if not self.limits.introspection:
             hide_suggestions(context.pre_execution_errors, context.result)
 
     def on_parse(self) -> Iterator[None]:
+        self.use_cached_document()
         yield
         context = self.execution_context
         if self.over_size(context.query or "", context.pre_execution_errors or ()):
@@ -168,13 +195,44 @@ class GraphQLLimits(SchemaExtension):
         document = context.graphql_document
         if document is None or context.pre_execution_errors:
             return
+        # Set before validation: strawberry then skips graphql-core's rules.
+        context.pre_execution_errors = self.refusals(document) or None
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if self.cached_document and context.pre_execution_errors is None:
+            # The same document under the same rules gets the same answer.
+            answer = self.cache.validate(
+                context.schema._schema,
+                context.query or "",
+                self.limits.max_tokens,
+                tuple(context.validation_rules),
+            )
+            context.pre_execution_errors = list(answer)  # the cached list stays as it is
+        yield
+
+    def use_cached_document(self) -> None:
+        context = self.execution_context
+        query = context.query
+        if context.graphql_document is not None or not query:
+            return
+        if len(query) > self.limits.max_length:
+            return  # strawberry's parse refuses it, with the limit's message
+        try:
+            context.graphql_document = self.cache.parse(query, self.limits.max_tokens)
+        except GraphQLError:
+            return  # strawberry parses it again and answers with the error
+        self.cached_document = True
+
+    def refusals(self, document: DocumentNode) -> list[GraphQLError]:
         limits = self.limits
         shape = ShapeLimits(limits.max_field_repeats, limits.max_complexity, limits.max_aliases)
         refusal = shape_refusal(document, shape)
         if refusal is not None:
             code, message = refusal
-            # Set before validation: strawberry then skips graphql-core's rules.
-            context.pre_execution_errors = [GraphQLError(message, extensions={"code": code})]
+            return [GraphQLError(message, extensions={"code": code})]
+        schema = self.execution_context.schema._schema
+        return measure_refusals(document, schema, limits, self.execution_context.variables)
 
     def over_size(self, query: str, errors: Iterable[GraphQLError]) -> bool:
         if len(query) > self.limits.max_length:
@@ -182,14 +240,17 @@ class GraphQLLimits(SchemaExtension):
         too_many = f"more than {self.limits.max_tokens} tokens"
         return any(too_many in error.message for error in errors)
 
-    def rules(self, variables: Mapping[str, Any] | None) -> tuple[type[ASTValidationRule], ...]:
-        rules: list[type[ASTValidationRule]] = [
-            bound_rule(self.limits, variables if isinstance(variables, Mapping) else {}),
-            IntrospectionTooDeep,
-        ]
-        if not self.limits.introspection:
-            rules.append(IntrospectionDisabled)
-        return tuple(rules)
+
+@lru_cache(maxsize=16)
+def validation_rules(standard: Iterable[type[ASTValidationRule]], limits: QueryLimits) -> RuleSet:
+    """strawberry's rules with introspection's depth rule coded, and introspection
+    refused when off: the same tuple for every request, so validation answers can be
+    reused (imgflow's own limits are measured before validation)."""
+    rules = [r for r in standard if r is not MaxIntrospectionDepthRule]
+    rules.append(IntrospectionTooDeep)
+    if not limits.introspection:
+        rules.append(IntrospectionDisabled)
+    return tuple(rules)
 
 
 SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.DOTALL)
@@ -204,5 +265,6 @@ def hide_suggestions(pre_execution: list[GraphQLError] | None, result: object) -
 
 
 def limits_extension(settings: Settings) -> partial[GraphQLLimits]:
-    """The schema extension factory for these settings (strawberry builds one per request)."""
-    return partial(GraphQLLimits, QueryLimits.from_settings(settings))
+    """The schema extension factory for these settings (strawberry builds one per request;
+    the document cache is the app's)."""
+    return partial(GraphQLLimits, QueryLimits.from_settings(settings), DocumentCache())
