@@ -89,45 +89,11 @@ class Api:
         )
         return graphql_data(response, "submitImage")
 
-    async def terminal_event(self, job_id: str) -> tuple[dict[str, Any], float]:
-        """The job's terminal state and when it arrived (monotonic clock)."""
-        ws_url = self.graphql_url.replace("http", "ws", 1)
-        protocols = [Subprotocol("graphql-transport-ws")]
-        # No separate handshake timeout: the per-job timeout bounds the whole wait.
-        async with connect(ws_url, subprotocols=protocols, open_timeout=None) as ws:
-            await self._init(ws)
-            request = {"query": WATCH, "variables": {"id": job_id}}
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": request}))
-            return await self._await_terminal(ws)
-
-    async def _init(self, ws: ClientConnection) -> None:
-        auth = {"Authorization": f"Bearer {self.token}"}
-        await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
-        ack = json.loads(await ws.recv())
-        if ack.get("type") != "connection_ack":
-            raise JobFailure("WS_INIT", json.dumps(ack)[:200])
-
-    async def _await_terminal(self, ws: ClientConnection) -> tuple[dict[str, Any], float]:
-        terminal: tuple[dict[str, Any], float] | None = None
-        # Read on to the server's `complete` after the terminal event, so the
-        # subscription ends the way the server ends it rather than by a dropped socket.
-        async for raw in ws:
-            message = json.loads(raw)
-            kind = message.get("type")
-            if kind == "ping":
-                await ws.send(json.dumps({"type": "pong"}))
-            elif kind == "next":
-                event = subscription_event(message["payload"])
-                if event["status"] in TERMINAL and terminal is None:
-                    terminal = (event, time.monotonic())
-            elif kind == "error":
-                errors = message.get("payload") or [{}]
-                raise JobFailure(error_code(errors[0]), str(errors[0].get("message")))
-            elif kind == "complete":
-                break
-        if terminal is None:
-            raise JobFailure("NO_TERMINAL_EVENT", "subscription ended before a terminal state")
-        return terminal
+    def watcher(self) -> Watcher:
+        """One WebSocket for a client worker's jobs, one after another, as a graphql-ws
+        client shares its connection (a socket and a sign-in per job would load the
+        server with work real clients do not make it do)."""
+        return Watcher(self.graphql_url.replace("http", "ws", 1), self.token)
 
     async def download(self, url: str) -> bytes:
         response = await self.http.get(url)
@@ -141,3 +107,72 @@ def subscription_event(payload: dict[str, Any]) -> dict[str, Any]:
         error = payload["errors"][0]
         raise JobFailure(error_code(error), str(error.get("message")))
     return dict(payload["data"]["jobUpdated"])
+
+
+class Watcher:
+    """`jobUpdated` subscriptions over one graphql-transport-ws connection, opened on
+    first use and again after it dropped."""
+
+    def __init__(self, ws_url: str, token: str) -> None:
+        self.ws_url = ws_url
+        self.token = token
+        self.ws: ClientConnection | None = None
+        self.subscriptions = 0
+
+    async def terminal_event(self, job_id: str) -> tuple[dict[str, Any], float]:
+        """The job's terminal state and when it arrived (monotonic clock)."""
+        ws = await self._connection()
+        self.subscriptions += 1
+        op_id = str(self.subscriptions)
+        request = {"query": WATCH, "variables": {"id": job_id}}
+        try:
+            await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": request}))
+            return await self._await_terminal(ws, op_id)
+        except BaseException:
+            await self.close()  # a half-read subscription leaves the socket unusable
+            raise
+
+    async def close(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            await ws.close()
+
+    async def _connection(self) -> ClientConnection:
+        if self.ws is None:
+            protocols = [Subprotocol("graphql-transport-ws")]
+            # No separate handshake timeout: the per-job timeout bounds the whole wait.
+            ws = await connect(self.ws_url, subprotocols=protocols, open_timeout=None)
+            auth = {"Authorization": f"Bearer {self.token}"}
+            await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
+            ack = json.loads(await ws.recv())
+            if ack.get("type") != "connection_ack":
+                await ws.close()
+                raise JobFailure("WS_INIT", json.dumps(ack)[:200])
+            self.ws = ws
+        return self.ws
+
+    async def _await_terminal(
+        self, ws: ClientConnection, op_id: str
+    ) -> tuple[dict[str, Any], float]:
+        terminal: tuple[dict[str, Any], float] | None = None
+        # Read on to the server's `complete` after the terminal event, so the
+        # subscription ends the way the server ends it and the socket is free for the next.
+        async for raw in ws:
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+            elif message.get("id") != op_id:
+                continue
+            elif kind == "next":
+                event = subscription_event(message["payload"])
+                if event["status"] in TERMINAL and terminal is None:
+                    terminal = (event, time.monotonic())
+            elif kind == "error":
+                errors = message.get("payload") or [{}]
+                raise JobFailure(error_code(errors[0]), str(errors[0].get("message")))
+            elif kind == "complete":
+                break
+        if terminal is None:
+            raise JobFailure("NO_TERMINAL_EVENT", "subscription ended before a terminal state")
+        return terminal

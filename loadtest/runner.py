@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 import httpx
 from PIL import Image
 
-from loadtest.api import Api
+from loadtest.api import Api, Watcher
 from loadtest.images import InputImage
 from loadtest.mix import JobSpec, job_mix
 from loadtest.report import Report, build_report
@@ -31,12 +31,12 @@ def check_result(spec: JobSpec, data: bytes) -> None:
         raise JobFailure("WRONG_SIZE", f"{found_size}, expected {spec.expected_size}")
 
 
-async def run_job(api: Api, spec: JobSpec) -> JobResult:
+async def run_job(api: Api, watcher: Watcher, spec: JobSpec) -> JobResult:
     started = time.monotonic()
     job = await api.submit(spec)
     if job["queue"] != spec.queue:
         raise JobFailure("WRONG_QUEUE", f"{job['queue']}, expected {spec.queue}")
-    event, finished = await api.terminal_event(str(job["id"]))
+    event, finished = await watcher.terminal_event(str(job["id"]))
     if event["status"] != "SUCCEEDED":
         error = event.get("error") or {}
         raise JobFailure(str(error.get("code") or event["status"]), str(error.get("message")))
@@ -45,10 +45,10 @@ async def run_job(api: Api, spec: JobSpec) -> JobResult:
     return JobResult(spec.queue, True, finished - started, time.monotonic() - fetch_started)
 
 
-async def guarded_job(api: Api, spec: JobSpec, job_seconds: float) -> JobResult:
+async def guarded_job(api: Api, watcher: Watcher, spec: JobSpec, job_seconds: float) -> JobResult:
     try:
         async with asyncio.timeout(job_seconds):
-            return await run_job(api, spec)
+            return await run_job(api, watcher, spec)
     except JobFailure as failure:
         return JobResult(spec.queue, False, code=failure.code, reason=failure.reason)
     except TimeoutError:
@@ -68,10 +68,14 @@ async def drive(
     results: list[JobResult] = []
 
     async def worker() -> None:
-        for spec in pending:  # asyncio is single-threaded: next() never races
-            result = await guarded_job(api, spec, job_seconds)
-            results.append(result)
-            progress.update(result)
+        watcher = api.watcher()
+        try:
+            for spec in pending:  # asyncio is single-threaded: next() never races
+                result = await guarded_job(api, watcher, spec, job_seconds)
+                results.append(result)
+                progress.update(result)
+        finally:
+            await watcher.close()
 
     async with asyncio.TaskGroup() as group:
         for _ in range(min(concurrency, len(specs))):
