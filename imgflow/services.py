@@ -62,7 +62,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     broker = open_broker(settings.broker_url, namespace=settings.namespace)
     events = open_events(settings.shared_state_url, namespace=settings.namespace)
     counters = open_counters(settings.shared_state_url, namespace=settings.namespace)
-    configure_pillow(settings.limits)  # process-wide: once, before any Pillow thread
+    configure_pillow(settings.image_limits)  # process-wide: once, before any Pillow thread
     pool = ThreadPoolExecutor(max_workers=settings.image_threads, thread_name_prefix="pillow")
     services = Services(
         settings,

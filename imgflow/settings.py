@@ -222,7 +222,7 @@ class Settings(BaseSettings):
         return self.redis_url or "memory://"
 
     @property
-    def limits(self) -> ImageLimits:
+    def image_limits(self) -> ImageLimits:
         return ImageLimits(
             max_pixels=self.max_pixels,
             max_frames=self.max_frames,

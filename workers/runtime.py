@@ -157,7 +157,7 @@ class Worker:
         # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow is
         # mid-step: the job fails and this slot takes the next message.
         rendered = await render_in(
-            services.image_pool, source, operations, services.settings.limits
+            services.image_pool, source, operations, services.settings.image_limits
         )
         key = result_key(job.id, rendered.info.format)
         await services.storage.put(key, rendered.data, rendered.info.format.mime_type)

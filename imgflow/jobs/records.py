@@ -133,8 +133,8 @@ async def inspect_source(
             f"the file is {len(data)} bytes; the limit is {settings.max_upload_bytes}",
         )
     loop = asyncio.get_running_loop()
-    info = await loop.run_in_executor(services.image_pool, probe, data, settings.limits)
-    check_pipeline(info, operations, settings.limits)
+    info = await loop.run_in_executor(services.image_pool, probe, data, settings.image_limits)
+    check_pipeline(info, operations, settings.image_limits)
     return info
 
 
