@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlparse
+
+from imgflow.backends import REDIS_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,12 @@ class Counters(Protocol):
 def open_counters(url: str, *, namespace: str) -> Counters:
     """`memory://` (in-process) or `redis://...` (shared by every process, keys prefixed
     by `namespace`), chosen by the URL's scheme."""
-    scheme = url.partition("://")[0]
+    scheme = urlparse(url).scheme
     if scheme == "memory":
         from imgflow.backends.counters.memory import MemoryCounters
 
         return MemoryCounters()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in REDIS_SCHEMES:
         from imgflow.backends.counters.redis import RedisCounters
 
         return RedisCounters(url, namespace=namespace)

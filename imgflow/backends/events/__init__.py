@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from imgflow.backends import REDIS_SCHEMES
 
 Event = dict[str, Any]
 
@@ -39,12 +42,12 @@ def user_channel(user_id: str) -> str:
 def open_events(url: str, *, namespace: str) -> Events:
     """`memory://` (in-process) or `redis://...` (pub/sub, channels prefixed by
     `namespace`), chosen by the URL's scheme."""
-    scheme = url.partition("://")[0]
+    scheme = urlparse(url).scheme
     if scheme == "memory":
         from imgflow.backends.events.memory import MemoryEvents
 
         return MemoryEvents()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in REDIS_SCHEMES:
         from imgflow.backends.events.redis import RedisEvents
 
         return RedisEvents(url, namespace=namespace)
