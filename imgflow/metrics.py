@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -131,6 +132,20 @@ class Metrics:
             ["queue"],
             registry=registry,
         )
+        self.oldest_queued_age = Gauge(
+            "imgflow_queue_oldest_age_seconds",
+            "Age (since submission) of the longest-waiting QUEUED job, 0 when none waits "
+            "(read with imgflow_queue_depth; aggregate with max).",
+            ["queue"],
+            registry=registry,
+        )
+        self.notifications_pending = Gauge(
+            "imgflow_notifications_pending",
+            "Finished jobs whose completion notification SNS has not accepted yet, over the "
+            "last day (API processes; 0 while notifications are off, NaN when the database "
+            "could not be read; aggregate with max).",
+            registry=registry,
+        )
 
     def _worker_metrics(self) -> None:
         self.busy_slots = Gauge(
@@ -197,9 +212,17 @@ class Metrics:
         for queue in QueueName:
             self.queue_depth.labels(queue.value).set(queued.get(queue, 0))
 
+    def set_oldest_queued(self, submitted: dict[QueueName, datetime], now: datetime) -> None:
+        for queue in QueueName:
+            since = submitted.get(queue)
+            # A clock a little behind the API host's could make it negative: none waits longer.
+            age = max(0.0, (now - since).total_seconds()) if since is not None else 0.0
+            self.oldest_queued_age.labels(queue.value).set(age)
+
     def forget_queue_depth(self) -> None:
         """No figure rather than a stale one when the database could not be read."""
         self.queue_depth.clear()
+        self.oldest_queued_age.clear()
 
     def graphql_operation(self, operation_type: str, name: str | None) -> None:
         self.graphql_operations.labels(operation_type, self.operation_names.label(name)).inc()

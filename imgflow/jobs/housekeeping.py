@@ -7,6 +7,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from imgflow.domain import JobStatus
@@ -121,6 +122,18 @@ async def resend_notifications(services: Services) -> int:
     if unannounced:
         log.info("re-queued %d completion notifications", len(unannounced))
     return len(unannounced)
+
+
+async def count_unannounced(services: Services) -> int:
+    """Finished jobs whose completion notification SNS has not accepted yet, within the
+    horizon housekeeping re-sends over: the outbox's backlog."""
+    query = select(func.count()).where(
+        col(Job.notified_at).is_(None),
+        col(Job.finished_at).is_not(None),
+        col(Job.finished_at) > utcnow() - NOTIFY_HORIZON,
+    )
+    async with services.sessions() as session:
+        return int((await session.exec(query)).one())
 
 
 async def run_once(services: Services, requeue_after_seconds: float) -> None:

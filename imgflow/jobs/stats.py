@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -93,6 +93,24 @@ async def waiting_by_queue(services: Services) -> Counter[tuple[QueueName, JobSt
     async with services.sessions() as session:
         rows = (await session.execute(query)).all()
     return Counter({(QueueName(queue), JobStatus(status)): int(n) for queue, status, n in rows})
+
+
+async def oldest_queued_by_queue(services: Services) -> dict[QueueName, datetime]:
+    """When the longest-waiting QUEUED job of each queue was submitted (queues with
+    none waiting are left out)."""
+    query = (
+        select(col(Job.queue), func.min(col(Job.created_at)))
+        .where(col(Job.status) == JobStatus.QUEUED)
+        .group_by(col(Job.queue))
+    )
+    async with services.sessions() as session:
+        rows = (await session.execute(query)).all()
+    return {QueueName(queue): as_utc(created) for queue, created in rows}
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite's aggregates come back naive (the column's type is not applied to them)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:

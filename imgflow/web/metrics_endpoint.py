@@ -21,7 +21,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from imgflow.domain import JobStatus, QueueName
+from imgflow.jobs import housekeeping
 from imgflow.jobs import stats as admin
+from imgflow.models import utcnow
 from imgflow.services import Services
 
 log = logging.getLogger(__name__)
@@ -41,11 +43,24 @@ def metrics_route(*, queue_depth: bool) -> Route:
 
 
 async def refresh_queue_depth(services: Services) -> None:
+    """Queue depth, the oldest waiting job's age per queue and, while notifications are on,
+    the notification outbox's backlog: the figures alerts watch (deploy/prometheus)."""
+    metrics = services.metrics
     try:
         async with asyncio.timeout(DEPTH_READ_TIMEOUT_SECONDS):
             waiting = await admin.waiting_by_queue(services)
+            oldest = await admin.oldest_queued_by_queue(services)
+            unannounced = (
+                await housekeeping.count_unannounced(services)
+                if services.notifier.announces
+                else None
+            )
     except Exception as exc:
         log.warning("queue depth not read for /metrics: %r", exc)
-        services.metrics.forget_queue_depth()
+        metrics.forget_queue_depth()
+        metrics.notifications_pending.set(float("nan"))
         return
-    services.metrics.set_queue_depth({q: waiting[(q, JobStatus.QUEUED)] for q in QueueName})
+    metrics.set_queue_depth({q: waiting[(q, JobStatus.QUEUED)] for q in QueueName})
+    metrics.set_oldest_queued(oldest, utcnow())
+    if unannounced is not None:
+        metrics.notifications_pending.set(unannounced)

@@ -191,6 +191,18 @@ async def test_queue_depth_and_subscriptions_of_an_idle_server(idle_server: Serv
     scrape = Scrape.of(idle_server.base_url)
     depths = {q: scrape.get("imgflow_queue_depth", queue=q) for q in QUEUES}
     assert depths == {"ROTATE": 2, "RESIZE": 0, "FORCE_RESIZE": 0, "CONVERT": 1}
+    # The longest wait per queue: growing while the jobs wait, 0 where none does.
+    oldest = "imgflow_queue_oldest_age_seconds"
+    assert all(scrape.has(oldest, queue=q) for q in QUEUES)
+    ages = {q: scrape.get(oldest, queue=q) for q in QUEUES}
+    assert ages["ROTATE"] >= ages["CONVERT"] > 0
+    assert ages["RESIZE"] == ages["FORCE_RESIZE"] == 0
+    await asyncio.sleep(1.0)
+    later = Scrape.of(idle_server.base_url)
+    assert later.get(oldest, queue="ROTATE") >= ages["ROTATE"] + 1.0
+    assert later.get(oldest, queue="RESIZE") == 0
+    assert scrape.has("imgflow_notifications_pending")
+    assert scrape.get("imgflow_notifications_pending") == 0  # notifications are off
     assert {scrape.get("imgflow_worker_slots", queue=q) for q in QUEUES} == {0}
 
     active = "imgflow_graphql_subscriptions_active"

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.client import Client
 from tests.conftest import free_port, new_user, start_server, stop_server
@@ -28,6 +30,7 @@ from tests.integration.moto import MOTO_REGION, start_moto
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account: part of every ARN it makes
 ROTATE = [{"rotate": {"degrees": 90}}]
+PENDING = "imgflow_notifications_pending"
 
 
 def aws(service: str, endpoint_url: str) -> Any:
@@ -236,6 +239,9 @@ async def test_jobs_finish_while_sns_is_down_and_messages_follow_when_it_is_back
             assert time.monotonic() < deadline, deploy.cron_output()
             await asyncio.sleep(0.2)
 
+        # The outbox's backlog, as alerts see it (deploy/prometheus).
+        assert pending_notifications(deploy.client.base_url) == len(states)
+
         # Freeze the cron while SNS comes back: a retry landing between create_topic and
         # subscribe would be published to a topic with no subscriber, and lost.
         deploy.cron.send_signal(signal.SIGSTOP)
@@ -246,8 +252,19 @@ async def test_jobs_finish_while_sns_is_down_and_messages_follow_when_it_is_back
             deploy.cron.send_signal(signal.SIGCONT)
             envelopes = subscriber.receive(expected=len(states), timeout=30)
             check_notifications(envelopes, topic_arn, states, deploy.owner_id)
+            deadline = time.monotonic() + 10  # notified_at is written just after publishing
+            while pending_notifications(deploy.client.base_url) != 0:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
         finally:
             late_moto.stop()
+
+
+def pending_notifications(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    (family,) = (f for f in text_string_to_metric_families(text) if f.name == PENDING)
+    (sample,) = family.samples
+    return float(sample.value)
 
 
 @pytest.mark.parametrize("backend", ["services"], indirect=True)

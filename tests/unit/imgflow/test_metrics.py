@@ -129,3 +129,18 @@ async def test_a_failed_read_is_not_kept() -> None:
     reads.fail = False
     assert (await cache.get(15, 60, reads.read)).window_minutes == 15
     assert reads.count == 2
+
+
+def test_the_oldest_wait_per_queue_is_never_negative_and_zero_where_none_waits() -> None:
+    metrics = Metrics()
+    submitted = {
+        QueueName.ROTATE: T0 - timedelta(seconds=90),
+        QueueName.CONVERT: T0 + timedelta(seconds=2),  # the API host's clock runs ahead
+    }
+    metrics.set_oldest_queued(submitted, now=T0)
+    oldest = "imgflow_queue_oldest_age_seconds"
+    assert sample(metrics, oldest, queue="ROTATE") == 90
+    assert sample(metrics, oldest, queue="CONVERT") == 0
+    assert sample(metrics, oldest, queue="RESIZE") == 0
+    metrics.forget_queue_depth()  # the database could not be read: no stale figure
+    assert sample(metrics, oldest, queue="ROTATE") is None
