@@ -413,3 +413,23 @@ def test_the_renderer_agrees_with_kustomize(variant: str, tmp_path: Path) -> Non
         return manifest["kind"], manifest["metadata"]["name"]
 
     assert sorted(render(overlay), key=key) == sorted(real, key=key)
+
+
+def test_the_readme_applies_the_migration_first_with_what_it_needs() -> None:
+    """The README's first `kubectl apply -l ...` creates the Job with its namespace,
+    ConfigMap and Secret, and starts no process that would run on an old schema."""
+    readme = (ROOT / "README.md").read_text()
+    selector = re.search(r"kubectl apply -k \$K -l '([\w./-]+) notin \(([\w,-]+)\)'", readme)
+    assert selector is not None
+    key, excluded = selector.group(1), set(selector.group(2).split(","))
+    objects = render(PRODUCTION)
+    first = [m for m in objects if m["metadata"].get("labels", {}).get(key) not in excluded]
+    kinds = {m["kind"] for m in first}
+    assert {"Namespace", "ConfigMap", "Secret", "Job"} <= kinds
+    assert not kinds & {"Deployment", "ScaledObject", "HorizontalPodAutoscaler"}
+    job = of_kind(first, "Job")["imgflow-migrate"]
+    needed = {s.get("configMapRef", s.get("secretRef"))["name"] for s in container(job)["envFrom"]}
+    assert needed <= {m["metadata"]["name"] for m in first}
+    waited = re.search(r"kubectl -n (\S+) wait --for=condition=complete job/(\S+)", readme)
+    assert waited is not None
+    assert (job["metadata"]["namespace"], job["metadata"]["name"]) == waited.groups()
