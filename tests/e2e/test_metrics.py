@@ -199,7 +199,7 @@ async def test_queue_depth_and_subscriptions_of_an_idle_server(idle_server: Serv
     assert ages["RESIZE"] == ages["FORCE_RESIZE"] == 0
     await asyncio.sleep(1.0)
     later = Scrape.of(idle_server.base_url)
-    assert later.get(oldest, queue="ROTATE") >= ages["ROTATE"] + 1.0
+    assert later.get(oldest, queue="ROTATE") >= ages["ROTATE"] + 0.9  # wall clock vs sleep
     assert later.get(oldest, queue="RESIZE") == 0
     assert scrape.has("imgflow_notifications_pending")
     assert scrape.get("imgflow_notifications_pending") == 0  # notifications are off
