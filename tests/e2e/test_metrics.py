@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tests.backends import postgres_database
 from tests.client import Client, GraphQLErrors
 from tests.conftest import Server, migrate, new_user, start_imgflow, start_server, stop_server
 from tests.imaging import quadrants, to_bytes
+from tests.unit.test_alerts import alerting_rules, dashboard_targets, selectors
 
 QUEUES = ("ROTATE", "RESIZE", "FORCE_RESIZE", "CONVERT")
 ROTATE = [{"rotate": {"degrees": 90}}]
@@ -116,6 +118,19 @@ async def test_serve_counts_jobs_timings_and_graphql_errors(server: Server, clie
     assert after.get("imgflow_worker_busy_slots", queue="ROTATE") == 0
     assert all(after.has("imgflow_queue_depth", queue=q) for q in QUEUES)
     assert after.get("process_resident_memory_bytes") > 0
+
+
+def test_alerts_and_dashboard_read_what_a_real_process_serves(server: Server) -> None:
+    """deploy/prometheus and deploy/grafana name series of this very /metrics (the unit
+    test checks them against the registry; this, against a running `imgflow serve`)."""
+    text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    families = {family.name for family in text_string_to_metric_families(text)}
+    expressions = [rule["expr"] for rule in alerting_rules()]
+    expressions += [target["expr"] for _panel, target in dashboard_targets()]
+    for expr in expressions:
+        for selector in selectors(expr):
+            family = re.sub(r"_(total|bucket|sum|count)$", "", selector.name)
+            assert family in families, (expr, selector.name)
 
 
 async def test_queue_stats_for_any_signed_in_user(server: Server, client: Client) -> None:
