@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=run_worker)
 
     cron = commands.add_parser("cron", help="housekeeping on arq's scheduler (needs Redis)")
+    cron.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a cron's scheduler is running (its health key is fresh in Redis), "
+        "else 1: a liveness probe",
+    )
     cron.set_defaults(run=run_cron)
 
     create_user = commands.add_parser("create-user", help="create an account (--admin: operator)")
@@ -208,6 +214,8 @@ def run_cron(args: argparse.Namespace) -> int:
     from imgflow import cron
 
     settings = load_settings(args)
+    if args.check:
+        return cron.check(settings)
     require_secret(settings)
     cron.run(settings)
     return 0

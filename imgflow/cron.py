@@ -18,7 +18,8 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
-from arq.worker import Worker, func
+from arq.worker import Worker, async_check_health, func
+from redis.exceptions import RedisError
 
 from imgflow.backends.notifier import arq_queue_name
 from imgflow.jobs import housekeeping
@@ -28,6 +29,9 @@ from imgflow.settings import Settings
 
 log = logging.getLogger(__name__)
 Ctx = dict[str, Any]
+HEALTH_CHECK_SECONDS = 30
+"""How often arq's loop renews its health key in Redis (it expires a second later): a
+loop stuck for longer fails `imgflow cron --check`, the cron's liveness probe."""
 RESTART_MIN_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
 CLOSE_TIMEOUT_SECONDS = 10.0
@@ -69,7 +73,24 @@ def build_worker(services: Services) -> Worker:
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,
         handle_signals=False,
+        health_check_interval=HEALTH_CHECK_SECONDS,
     )
+
+
+def check(settings: Settings) -> int:
+    """0 if a cron's arq loop renewed its health key within HEALTH_CHECK_SECONDS, else 1
+    (also when Redis cannot be reached: nothing is scheduled then either)."""
+    if not settings.redis_url:
+        raise SystemExit("imgflow cron needs IMGFLOW_REDIS_URL (arq keeps its schedule in Redis)")
+    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    redis_settings.conn_retries = 0  # a probe answers now, it does not wait for Redis
+    try:
+        return asyncio.run(
+            async_check_health(redis_settings, queue_name=arq_queue_name(settings.namespace))
+        )
+    except (OSError, RedisError) as exc:
+        log.warning("cron health not read: %r", exc)
+        return 1
 
 
 def run(settings: Settings) -> None:

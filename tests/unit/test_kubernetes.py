@@ -241,9 +241,13 @@ def test_probes_and_ports_are_the_processes_own(rendered: list[Manifest]) -> Non
     for name, deployment in deployments(rendered).items():
         spec = container(deployment)
         if command(deployment)[1] == "cron":
-            # `imgflow cron` serves no HTTP: nothing to probe.
+            # `imgflow cron` serves no HTTP: its probes run its own check command.
             assert "port" not in vars(build_parser().parse_args(["cron"]))
-            assert not {"ports", "livenessProbe", "readinessProbe", "startupProbe"} & set(spec)
+            assert not {"ports", "readinessProbe"} & set(spec)
+            for probe in ("startupProbe", "livenessProbe"):
+                check = spec[probe]["exec"]["command"]
+                assert check == ["imgflow", "cron", "--check"]
+                assert build_parser().parse_args(check[1:]).check
             continue
         (port,) = spec["ports"]
         assert port["containerPort"] == int(option(command(deployment), "--port")), name
