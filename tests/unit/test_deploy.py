@@ -126,6 +126,14 @@ def test_long_running_services_check_their_own_health_route(name: str) -> None:
     assert spec["healthcheck"]["test"][:2] == ["CMD", "python"]
 
 
+def test_the_cron_checks_its_own_scheduler() -> None:
+    """`imgflow cron` serves no HTTP: its health check is the CLI's own check."""
+    test = SERVICES["cron"]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    assert test[1] == "imgflow"
+    assert build_parser().parse_args(test[2:]).check
+
+
 def test_rabbitmq_keeps_its_queues_across_restarts() -> None:
     rabbitmq = SERVICES["rabbitmq"]
     assert any(v.endswith(":/var/lib/rabbitmq") for v in rabbitmq["volumes"])
