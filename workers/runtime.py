@@ -21,7 +21,7 @@ import random
 from collections.abc import Callable, Mapping
 
 from imgflow.backends.broker import Consumer, DeadLetter, Handler, Message, Retry
-from imgflow.backends.storage import ObjectMissing, result_key
+from imgflow.backends.storage import ObjectMissing
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
@@ -30,7 +30,8 @@ from imgflow.jobs import records as jobs
 from imgflow.jobs import transitions
 from imgflow.models import Job
 from imgflow.services import Services
-from workers.pipeline import render_in
+from workers.pipeline import render_outputs_in
+from workers.storing import JobOutputs, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ class Worker:
             await self.process(job)
         except ImgflowError as error:
             await transitions.fail(self.services, job.id, job.attempts, error)
+        except LeaseLost:
+            log.warning("lease lost mid-job: the job was taken over", extra=job_fields(job))
         except ObjectMissing:
             gone = ImgflowError(ErrorCode.PROCESSING_FAILED, "the source image is gone")
             await transitions.fail(self.services, job.id, job.attempts, gone)
@@ -150,18 +153,25 @@ class Worker:
             log.warning("could not hand the job back", extra=job_fields(job), exc_info=True)
 
     async def process(self, job: Job) -> None:
+        """Render the outputs no earlier attempt recorded, storing each as it comes, then
+        settle the job."""
         services = self.services
-        self.faults.trip("storage_get")
-        source = await services.storage.get(job.source_key)
-        operations = pipeline_from_json(job.operations)
-        # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow is
-        # mid-step: the job fails and this slot takes the next message.
-        rendered = await render_in(
-            services.image_pool, source, operations, services.settings.image_limits
-        )
-        key = result_key(job.id, rendered.info.format)
-        await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
-        if await transitions.succeed(services, job.id, job.attempts, key, rendered.info):
+        outputs = JobOutputs(services, job, self.faults)
+        pending = outputs.pending()
+        if pending:
+            self.faults.trip("storage_get")
+            source = await services.storage.get(job.source_key)
+            # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow
+            # is mid-step: the job fails and this slot takes the next message.
+            await render_outputs_in(
+                services.image_pool,
+                source,
+                pipeline_from_json(job.operations),
+                pending,
+                services.settings.image_limits,
+                outputs.store,
+            )
+        if await outputs.succeed():
             log.info("job succeeded", extra=job_fields(job))
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from imgflow.client import render
 from imgflow.client.api import Api, ApiError, Disconnected, Unreachable
 from imgflow.client.credentials import CredentialsError, CredentialStore
-from imgflow.client.flags import add_operation_flags
+from imgflow.client.flags import add_operation_flags, add_output_flags, srcset_of
 from imgflow.client.outputs import SaveError, outputs_of, save
 from imgflow.client.service import Job, job_updates, recent_jobs, sign_in, submit_image
 from imgflow.client.signin import (
@@ -80,10 +80,12 @@ def add_submit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "submit",
         help="process an image, follow the job, download the result",
         description="Upload INPUT with a pipeline of operations, follow the job live, "
-        "and save the result as <input stem>.<job id prefix>.<ext> next to INPUT.",
+        "and save the result as <input stem>.<job id prefix>.<ext> next to INPUT; with "
+        "--variant or --srcset, every output as <input stem>.<job id prefix>.<name>.<ext>.",
     )
     submit.add_argument("input", type=input_file, metavar="INPUT", help="the image to process")
     add_operation_flags(submit)
+    add_output_flags(submit)
     job = submit.add_argument_group("job")
     job.add_argument(
         "--idempotency-key", metavar="KEY", help="submit once: the same key returns the same job"
@@ -177,8 +179,13 @@ def output_directory(args: argparse.Namespace) -> Path:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    if not args.operations:
-        args.usage("give at least one operation, e.g. --resize 800 or --convert webp")
+    if args.srcset_format and not args.srcset:
+        args.usage("--srcset-format needs --srcset")
+    if not (args.operations or args.variants or args.srcset):
+        args.usage(
+            "give at least one operation, e.g. --resize 800 or --convert webp, "
+            "or --variant / --srcset"
+        )
     return run(submit_and_follow, args)
 
 
@@ -186,7 +193,14 @@ async def submit_and_follow(args: argparse.Namespace) -> int:
     directory = output_directory(args)
     async with connected(args) as api:
         try:
-            job = await submit_image(api, args.input, args.operations, args.idempotency_key)
+            job = await submit_image(
+                api,
+                args.input,
+                args.operations or [],
+                args.idempotency_key,
+                args.variants,
+                srcset_of(args),
+            )
         except OSError as error:  # the input went away since the command line was checked
             raise UsageError(f"cannot read {args.input}: {error.strerror}") from None
         if args.no_wait:

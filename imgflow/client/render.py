@@ -52,6 +52,9 @@ def status_line(job: Job) -> str:
     detail = ""
     if job.status == JobStatus.QUEUED:
         detail = f" (queue {job.queue})"
+    elif job.status == JobStatus.PROCESSING and len(job.outputs) > 1:
+        retry = f", attempt {job.attempts}" if job.attempts > 1 else ""
+        detail = f" ({job.done}/{len(job.outputs)} outputs{retry})"
     elif job.status == JobStatus.PROCESSING and job.attempts > 1:
         detail = f" (attempt {job.attempts})"
     elif job.result is not None:
@@ -63,11 +66,11 @@ def status_line(job: Job) -> str:
 
 @dataclass
 class Progress:
-    """One stderr line per status change (the subscription repeats a state it sends
-    first, and after a reconnection)."""
+    """One stderr line per status change, and per output stored (the subscription
+    repeats a state it sends first, and after a reconnection)."""
 
     quiet: bool = False
-    last_status: str | None = None
+    last_status: tuple[str, int] | None = None
 
     def submitted(self, source: Path, job: Job) -> None:
         if not self.quiet:
@@ -75,9 +78,9 @@ class Progress:
         self.show(job)
 
     def show(self, job: Job) -> None:
-        if job.status != self.last_status and not self.quiet:
+        if (job.status, job.done) != self.last_status and not self.quiet:
             note(status_line(job))
-        self.last_status = job.status
+        self.last_status = (job.status, job.done)
 
 
 def job_json(job: Job, files: Sequence[Path] | None = None) -> str:

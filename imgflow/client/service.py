@@ -14,11 +14,19 @@ JOB_FIELDS = """
 id status queue attempts createdAt finishedAt operations
 source { format width height bytes frames }
 result { url format width height bytes frames }
+outputs { name image { url format width height bytes frames } }
+progress { done total }
 error { code message }
 """
 SUBMIT = f"""
-mutation Submit($file: Upload!, $operations: [OperationInput!]!, $key: String) {{
-  submitImage(file: $file, operations: $operations, idempotencyKey: $key) {{ {JOB_FIELDS} }}
+mutation Submit(
+  $file: Upload!, $operations: [OperationInput!]!, $variants: [VariantInput!],
+  $srcset: SrcsetInput, $key: String
+) {{
+  submitImage(
+    file: $file, operations: $operations, variants: $variants, srcset: $srcset,
+    idempotencyKey: $key
+  ) {{ {JOB_FIELDS} }}
 }}
 """
 WATCH = f"subscription Watch($id: ID!) {{ jobUpdated(id: $id) {{ {JOB_FIELDS} }} }}"
@@ -57,6 +65,14 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class Produced:
+    """One of a job's outputs: its name, and its image once stored."""
+
+    name: str
+    image: ImageInfo | None
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     status: str  # a JobStatus value, kept as text: a newer service may add states
@@ -67,6 +83,9 @@ class Job:
     error_code: str | None
     error_message: str | None
     raw: Data  # as the service sent it, for --json
+    outputs: tuple[Produced, ...] = ()
+    done: int = 0
+    """Outputs stored so far, of `len(outputs)`."""
 
     @classmethod
     def from_json(cls, data: Data) -> Job:
@@ -82,6 +101,11 @@ class Job:
             error_code=error.get("code"),
             error_message=error.get("message"),
             raw=data,
+            outputs=tuple(
+                Produced(str(o["name"]), ImageInfo.from_json(o["image"]) if o["image"] else None)
+                for o in data.get("outputs") or ()
+            ),
+            done=int((data.get("progress") or {}).get("done") or 0),
         )
 
     @property
@@ -111,9 +135,19 @@ async def sign_in(api: Api, email: str, password: str, *, register: bool = False
 
 
 async def submit_image(
-    api: Api, path: Path, operations: list[dict[str, Any]], idempotency_key: str | None
+    api: Api,
+    path: Path,
+    operations: list[dict[str, Any]],
+    idempotency_key: str | None,
+    variants: list[dict[str, Any]] | None = None,
+    srcset: dict[str, Any] | None = None,
 ) -> Job:
-    variables = {"operations": operations, "key": idempotency_key}
+    variables = {
+        "operations": operations,
+        "variants": variants,
+        "srcset": srcset,
+        "key": idempotency_key,
+    }
     data = await api.upload(SUBMIT, variables, "file", path)
     return Job.from_json(data["submitImage"])
 

@@ -5,6 +5,7 @@ const RECENT_LIMIT = 10;
 const VIEW_IDS = [
   "current", "job-id", "job-status", "timeline", "job-operations", "job-failure",
   "result", "result-image", "result-info", "result-link",
+  "outputs", "progress", "output-list", "srcset-line", "srcset-value", "skipped-widths",
 ];
 
 function element(tag, { className, text } = {}, ...children) {
@@ -60,6 +61,7 @@ export class JobView {
     this.#el["job-id"].textContent = job.id;
     this.#el.result.hidden = true;
     this.#el["result-image"].removeAttribute("src");
+    this.#el.outputs.hidden = true;
     this.#el.current.hidden = false;
     this.update(job);
   }
@@ -79,6 +81,7 @@ export class JobView {
     this.#el["job-operations"].textContent = `${job.operations.join(" → ")}${source}`;
     this.#el["job-failure"].textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
     this.#showResult(job.result);
+    this.#showOutputs(job);
   }
 
   failure(message) {
@@ -93,6 +96,41 @@ export class JobView {
     this.#el["result-info"].textContent = describeImage(result);
     this.#el.result.hidden = false;
   }
+
+  // A job with variants or a srcset: each output as it is stored, with its size and
+  // format, the progress, and the ready srcset attribute.
+  #showOutputs(job) {
+    const outputs = job.outputs ?? [];
+    const several = outputs.length > 1 || outputs.some((output) => output.name !== "default");
+    this.#el.outputs.hidden = !several;
+    if (!several) return;
+    this.#el.progress.textContent = `${job.progress.done} of ${job.progress.total} stored`;
+    this.#el["output-list"].replaceChildren(...outputs.map((output) => outputItem(output)));
+    this.#el["srcset-value"].textContent = job.srcset ?? "";
+    this.#el["srcset-line"].hidden = !job.srcset;
+    const skipped = job.skippedWidths ?? [];
+    this.#el["skipped-widths"].textContent = skipped.length
+      ? `Skipped (wider than the image, never upscaled): ${skipped.join(", ")}`
+      : "";
+    this.#el["skipped-widths"].hidden = skipped.length === 0;
+  }
+}
+
+function outputItem(output) {
+  const name = element("strong", { text: output.name });
+  const item = element("li", {}, name, " ");
+  item.dataset.output = output.name;
+  const url = output.image ? webUrl(output.image.url) : null;
+  if (!url) {
+    item.append(element("span", { className: "muted", text: "waiting…" }));
+    return item;
+  }
+  const link = element("a", { text: describeImage(output.image) });
+  link.href = url;
+  link.download = "";
+  item.append(link);
+  item.dataset.stored = "true";
+  return item;
 }
 
 export class RecentJobs {

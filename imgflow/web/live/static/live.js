@@ -108,14 +108,19 @@ function watch(job) {
 
 async function submitJob(event) {
   event.preventDefault();
-  const [operations, problem] = pipeline.read();
+  const [srcset, widthsProblem] = readWidths(byId("srcset-widths").value);
+  // With a srcset the steps are optional: the widths are made from the source.
+  const [steps, stepsProblem] = pipeline.read();
+  const operations = steps ?? [];
+  const problem = widthsProblem ?? (srcset && operations.length === 0 ? null : stepsProblem);
   const file = byId("file").files[0];
   byId("job-error").textContent = problem ?? "";
   if (problem || !file) return;
   const button = byId("submit-job");
   button.disabled = true;
   try {
-    const data = await upload(documents.SUBMIT, { operations }, "file", file, session.token);
+    const variables = { operations, srcset };
+    const data = await upload(documents.SUBMIT, variables, "file", file, session.token);
     recent.upsert(data.submitImage);
     watch(data.submitImage);
   } catch (error) {
@@ -123,6 +128,16 @@ async function submitJob(event) {
   } finally {
     button.disabled = false;
   }
+}
+
+// "320, 640" -> { widths: [320, 640] }; empty -> no srcset.
+function readWidths(text) {
+  const parts = text.split(",").map((part) => part.trim()).filter(Boolean);
+  if (parts.length === 0) return [null, null];
+  if (!parts.every((part) => /^[1-9][0-9]*$/.test(part))) {
+    return [null, "Responsive widths are whole numbers separated by commas, e.g. 320,640."];
+  }
+  return [{ widths: parts.map(Number) }, null];
 }
 
 function showPreview() {
