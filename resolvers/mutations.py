@@ -41,12 +41,30 @@ async def submit_image(
     operations: list[OperationInput],
     idempotency_key: str | None = None,
 ) -> Job:
+    limit = info.context.services.settings.max_upload_bytes
+    return await submit(info, await read_upload(file, limit), operations, idempotency_key)
+
+
+async def submit_image_url(
+    info: Info,
+    url: str,
+    operations: list[OperationInput],
+    idempotency_key: str | None = None,
+) -> Job:
+    return await submit(info, jobs.SourceUrl(url), operations, idempotency_key)
+
+
+async def submit(
+    info: Info,
+    source: bytes | jobs.SourceUrl,
+    operations: list[OperationInput],
+    idempotency_key: str | None,
+) -> Job:
+    """submitImage and submitImageUrl past their source: every other argument they
+    share is carried from here in one `Submission`."""
     user = await info.context.user()
-    services = info.context.services
-    pipeline = to_operations(operations)
-    data = await read_upload(file, services.settings.max_upload_bytes)
-    job = await jobs.submit(services, user.id, data, pipeline, idempotency_key)
-    return Job.from_row(job)
+    submission = jobs.Submission(to_operations(operations), idempotency_key)
+    return Job.from_row(await jobs.submit(info.context.services, user.id, source, submission))
 
 
 async def request_upload(

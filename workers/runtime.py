@@ -26,8 +26,8 @@ from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.imaging.operations import pipeline_from_json
+from imgflow.jobs import fetching, transitions
 from imgflow.jobs import records as jobs
-from imgflow.jobs import transitions
 from imgflow.models import Job
 from imgflow.services import Services
 from workers.pipeline import render_in
@@ -152,7 +152,10 @@ class Worker:
     async def process(self, job: Job) -> None:
         services = self.services
         self.faults.trip("storage_get")
-        source = await services.storage.get(job.source_key)
+        if job.source_format is None and job.source_url is not None:
+            source = await fetching.fetch_source(services, job)  # a URL not fetched yet
+        else:
+            source = await services.storage.get(job.source_key)
         operations = pipeline_from_json(job.operations)
         # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow is
         # mid-step: the job fails and this slot takes the next message.
