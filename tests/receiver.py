@@ -28,7 +28,7 @@ class Receiver:
     failures: dict[str, int] = field(default_factory=dict)
     """POST path -> how many more times to answer 500 before 204."""
     silent: set[str] = field(default_factory=set)
-    """POST paths that never answer (the connection stays open until the server stops)."""
+    """POST paths that do not answer while listed (the connection stays open)."""
     deliveries: list[Delivery] = field(default_factory=list)
     gets: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,9 +88,8 @@ def handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 failing = receiver.failures.get(self.path, 0)
                 if failing:
                     receiver.failures[self.path] = failing - 1
-            if self.path in receiver.silent:
-                receiver.stopping.wait()
-                return
+            while self.path in receiver.silent and not receiver.stopping.is_set():
+                time.sleep(0.05)  # no answer while the path stays silent
             self.send_response(500 if failing else 204)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from imgflow.domain import WebhookEvent
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import URL_MAX, Webhook, WebhookDelivery
-from imgflow.outbound.guard import Guard, OutboundRefused
+from imgflow.outbound.guard import Guard, OutboundRefused, split_url
 from imgflow.services import Services
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,10 @@ async def check_url(services: Services, url: str) -> None:
     delivered. The name is resolved here; every delivery resolves and checks again."""
     if not 1 <= len(url) <= URL_MAX:
         raise ImgflowError(ErrorCode.BAD_USER_INPUT, f"url must be 1 to {URL_MAX} characters")
+    try:
+        split_url(url)
+    except OutboundRefused as exc:
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, f"url: {exc}") from None
     guard = Guard.from_setting(services.settings.outbound_allow)
     try:
         await guard.resolve(url)

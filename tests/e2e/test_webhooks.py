@@ -1,0 +1,312 @@
+"""Webhooks and images by URL, end to end on both backend mixes: a real `imgflow serve`
+calls a real HTTP receiver on 127.0.0.1 (let through the SSRF guard by
+IMGFLOW_OUTBOUND_ALLOW, that port alone), which checks every delivery with the
+`standardwebhooks` library receivers use."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook as Verifier
+
+from tests.client import JOB_FIELDS, Client, GraphQLErrors
+from tests.conftest import Server, new_user, start_server, stop_server
+from tests.imaging import open_bytes, quadrants, similarity, to_bytes
+from tests.receiver import Delivery, Receiver, listening_socket, running_receiver
+
+ROTATE = [{"rotate": {"degrees": 90}}]
+MAX_UPLOAD = 200_000
+CREATE = """mutation($url: String!, $events: [WebhookEvent!]!) {
+  createWebhook(url: $url, events: $events) { id url events secret createdAt disabledAt } }"""
+DELIVERIES = """query($id: ID!, $first: Int, $after: String) {
+  webhookDeliveries(webhookId: $id, first: $first, after: $after) {
+    edges { cursor node { id event statusCode durationMs error attemptedAt nextAttemptAt } }
+    pageInfo { hasNextPage endCursor } } }"""
+SUBMIT_URL = f"""mutation($url: String!, $ops: [OperationInput!]!) {{
+  submitImageUrl(url: $url, operations: $ops) {{ {JOB_FIELDS} sourceUrl }} }}"""
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as receiver:
+        yield receiver
+
+
+def outbound_env(backend: dict[str, str], receiver: Receiver) -> dict[str, str]:
+    return {
+        **backend,
+        "IMGFLOW_OUTBOUND_ALLOW": f"127.0.0.1:{receiver.port}",
+        "IMGFLOW_WEBHOOK_RETRY_SCHEDULE": "1,1",
+        "IMGFLOW_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "IMGFLOW_MAX_WEBHOOKS_PER_USER": "3",
+        "IMGFLOW_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
+        "IMGFLOW_NAMESPACE": f"hooks-{uuid.uuid4().hex[:8]}",
+    }
+
+
+@contextlib.contextmanager
+def own_database(backend: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The services mix with a database of its own: the session's server shares the
+    services, and its sender (whose guard lets nothing local through) would otherwise
+    take these deliveries too."""
+    if "IMGFLOW_DATABASE_URL" not in backend:
+        yield backend
+        return
+    from tests.backends import postgres_database
+
+    with postgres_database() as url:
+        yield {**backend, "IMGFLOW_DATABASE_URL": url}
+
+
+@pytest.fixture(scope="module")
+def hooked(
+    backend: dict[str, str], receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with own_database(backend) as env:
+        server = start_server(tmp_path_factory.mktemp("hooks"), outbound_env(env, receiver))
+        yield server
+        stop_server(server)
+    assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.fixture
+async def user(hooked: Server) -> AsyncIterator[Client]:
+    client = await new_user(hooked.base_url)
+    yield client
+    await client.close()
+
+
+def unique_path(name: str) -> str:
+    return f"/{name}-{uuid.uuid4().hex[:8]}"
+
+
+async def create(client: Client, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    events = events or ["JOB_SUCCEEDED", "JOB_FAILED", "JOB_CANCELLED"]
+    data = await client.execute(CREATE, {"url": url, "events": events})
+    return dict(data["createWebhook"])
+
+
+async def finished(client: Client, job_id: str, within: float = 30) -> dict[str, Any]:
+    events = await asyncio.wait_for(client.watch(job_id), within)
+    return events[-1]
+
+
+async def deliveries(client: Client, webhook_id: str, first: int = 20) -> list[dict[str, Any]]:
+    data = await client.execute(DELIVERIES, {"id": webhook_id, "first": first})
+    return [edge["node"] for edge in data["webhookDeliveries"]["edges"]]
+
+
+def verified(delivery: Delivery, secret: str) -> dict[str, Any]:
+    """The payload, once `standardwebhooks` has checked its signature and timestamp."""
+    return dict(Verifier(secret).verify(delivery.body, delivery.headers))
+
+
+async def wait_for(receiver: Receiver, path: str, count: int, within: float) -> list[Delivery]:
+    return await asyncio.to_thread(receiver.wait_for, path, count, within)
+
+
+async def test_deliveries_are_signed_and_carry_the_job(user: Client, receiver: Receiver) -> None:
+    path = unique_path("ok")
+    webhook = await create(user, receiver.url + path, ["JOB_SUCCEEDED"])
+    assert webhook["secret"].startswith("whsec_")
+    assert (webhook["events"], webhook["disabledAt"]) == (["JOB_SUCCEEDED"], None)
+    listed = (await user.execute("{ webhooks { id url secret } }"))["webhooks"]
+    assert listed == [{"id": webhook["id"], "url": receiver.url + path, "secret": None}]
+
+    source = quadrants(64, 48)
+    job = await user.submit(to_bytes(source, "PNG"), ROTATE)
+    assert (await finished(user, job["id"]))["status"] == "SUCCEEDED"
+    [delivery] = await wait_for(receiver, path, 1, 20)
+    payload = verified(delivery, webhook["secret"])
+    assert delivery.headers["webhook-signature"].startswith("v1,")
+    assert payload["type"] == "job.succeeded"
+    shown = payload["data"]["job"]
+    assert (shown["id"], shown["status"], shown["error"]) == (job["id"], "SUCCEEDED", None)
+    # The result link in the payload downloads the rotated picture.
+    picture = open_bytes((await user.http.get(shown["result"]["url"])).content)
+    assert similarity(picture, source.rotate(90, expand=True)) > 0.99
+    with pytest.raises(Exception, match="signature"):
+        Verifier("whsec_" + "A" * 43).verify(delivery.body, delivery.headers)
+
+    [attempt] = await deliveries(user, webhook["id"])
+    assert (attempt["event"], attempt["statusCode"], attempt["error"]) == (
+        "JOB_SUCCEEDED",
+        204,
+        None,
+    )
+    assert attempt["attemptedAt"] is not None
+    assert attempt["nextAttemptAt"] is None
+
+
+async def test_a_failing_receiver_gets_the_third_try(user: Client, receiver: Receiver) -> None:
+    path = unique_path("flaky")
+    receiver.failures[path] = 2
+    webhook = await create(user, receiver.url + path)
+    job = await user.submit(to_bytes(quadrants(), "PNG"), ROTATE)
+    assert (await finished(user, job["id"]))["status"] == "SUCCEEDED"
+    tries = await wait_for(receiver, path, 3, 30)
+    assert len({t.headers["webhook-id"] for t in tries}) == 1, "one message, tried three times"
+    for delivery in tries:
+        assert verified(delivery, webhook["secret"])["data"]["job"]["id"] == job["id"]
+    await asyncio.sleep(2)  # the third answer recorded, and no fourth try
+    attempts = await deliveries(user, webhook["id"])
+    assert [a["statusCode"] for a in attempts] == [204, 500, 500]
+    assert [a["error"] for a in attempts] == [None, "answered 500", "answered 500"]
+    assert attempts[0]["nextAttemptAt"] is None
+    assert all(a["nextAttemptAt"] for a in attempts[1:])
+    assert len(receiver.posted(path)) == 3
+
+    page = await user.execute(DELIVERIES, {"id": webhook["id"], "first": 2})
+    after = page["webhookDeliveries"]["pageInfo"]["endCursor"]
+    rest = await user.execute(DELIVERIES, {"id": webhook["id"], "first": 2, "after": after})
+    assert [e["node"]["statusCode"] for e in rest["webhookDeliveries"]["edges"]] == [500]
+
+    again = (
+        await user.execute(
+            "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id attemptedAt } }",
+            {"id": attempts[0]["id"]},
+        )
+    )["redeliverWebhook"]
+    assert again["attemptedAt"] is None
+    fourth = (await wait_for(receiver, path, 4, 20))[-1]
+    assert fourth.headers["webhook-id"] == tries[0].headers["webhook-id"]
+
+
+async def test_a_silent_receiver_does_not_slow_jobs(user: Client, receiver: Receiver) -> None:
+    silent, ok = unique_path("silent"), unique_path("prompt")
+    receiver.silent.add(silent)
+    try:
+        hanging = await create(user, receiver.url + silent)
+        prompt = await create(user, receiver.url + ok)
+        started = time.monotonic()
+        jobs = [await user.submit(to_bytes(quadrants(), "PNG"), ROTATE) for _ in range(6)]
+        ends = await asyncio.gather(*(finished(user, job["id"]) for job in jobs))
+        assert {end["status"] for end in ends} == {"SUCCEEDED"}
+        # Six deliveries hang for 2 s each at the silent receiver, then retried twice:
+        # none of that may sit in front of the jobs or the other endpoint.
+        assert time.monotonic() - started < 10
+        await wait_for(receiver, ok, 6, 10)
+        await wait_for(receiver, silent, 6, 10)
+        await asyncio.sleep(3)
+        errors = {a["error"] for a in await deliveries(user, hanging["id"]) if a["attemptedAt"]}
+        assert errors == {"no answer within 2 s"}
+        assert prompt["id"] != hanging["id"]
+    finally:
+        receiver.silent.discard(silent)
+
+
+async def test_refused_and_limited_endpoints(user: Client, receiver: Receiver) -> None:
+    with listening_socket() as listener:
+        for url in (
+            f"http://127.0.0.1:{listener.port}/hook",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:127.0.0.1]:80/",
+            "http://10.0.0.1/",
+        ):
+            with pytest.raises(GraphQLErrors) as refused:
+                await create(user, url)
+            assert refused.value.codes == ["FETCH_REFUSED"], url
+        assert listener.accepted() == 0
+    with pytest.raises(GraphQLErrors) as bad:
+        await create(user, "ftp://example.com/")
+    assert bad.value.codes == ["BAD_USER_INPUT"]
+    made = [await create(user, receiver.url + unique_path("n")) for _ in range(3)]
+    with pytest.raises(GraphQLErrors) as limited:
+        await create(user, receiver.url + "/one-too-many")
+    assert limited.value.codes == ["TOO_MANY_WEBHOOKS"]
+    deleted = await user.execute(
+        "mutation($id: ID!) { deleteWebhook(id: $id) { id } }", {"id": made[0]["id"]}
+    )
+    assert deleted["deleteWebhook"]["id"] == made[0]["id"]
+    await create(user, receiver.url + unique_path("n"))
+    with pytest.raises(GraphQLErrors) as missing:
+        await deliveries(user, made[0]["id"])
+    assert missing.value.codes == ["NOT_FOUND"]
+
+
+async def submit_url(client: Client, url: str) -> dict[str, Any]:
+    return dict((await client.execute(SUBMIT_URL, {"url": url, "ops": ROTATE}))["submitImageUrl"])
+
+
+async def test_images_by_url(user: Client, receiver: Receiver) -> None:
+    source = quadrants(64, 48)
+    path = unique_path("image")
+    receiver.files[path] = to_bytes(source, "PNG")
+    receiver.redirects[path + "-moved"] = path
+    for url in (receiver.url + path, receiver.url + path + "-moved"):
+        job = await submit_url(user, url)
+        assert (job["status"], job["sourceUrl"], job["source"]) == ("QUEUED", url, None)
+        done = await finished(user, job["id"])
+        assert done["status"] == "SUCCEEDED", done
+        assert (done["source"]["width"], done["source"]["height"]) == (64, 48)
+        picture = open_bytes((await user.http.get(done["result"]["url"])).content)
+        assert similarity(picture, source.rotate(90, expand=True)) > 0.99
+
+
+async def test_images_by_url_that_cannot_be_fetched(user: Client, receiver: Receiver) -> None:
+    big = unique_path("big")
+    receiver.files[big] = b"\x89PNG\r\n\x1a\n" + b"\0" * MAX_UPLOAD
+    missing = unique_path("missing")
+    with listening_socket() as listener:
+        inside = f"http://127.0.0.1:{listener.port}/image.png"
+        receiver.redirects[missing + "-to-inside"] = inside
+        cases = {
+            inside: "FETCH_REFUSED",
+            receiver.url + missing + "-to-inside": "FETCH_REFUSED",
+            receiver.url + big: "FETCH_TOO_LARGE",
+            receiver.url + missing: "FETCH_FAILED",
+        }
+        for url, code in cases.items():
+            done = await finished(user, (await submit_url(user, url))["id"])
+            assert (done["status"], done["error"]["code"]) == ("FAILED", code), url
+        assert listener.accepted() == 0
+    not_image = unique_path("text")
+    receiver.files[not_image] = b"hello, not an image"
+    done = await finished(user, (await submit_url(user, receiver.url + not_image))["id"])
+    assert done["error"]["code"] == "UNSUPPORTED_FORMAT"
+    with pytest.raises(GraphQLErrors) as bad:
+        await submit_url(user, "file:///etc/passwd")
+    assert bad.value.codes == ["BAD_USER_INPUT"]
+
+
+@pytest.fixture
+def fresh(backend: dict[str, str], receiver: Receiver) -> Iterator[dict[str, str]]:
+    """Settings for processes of one test, with a database of their own."""
+    with own_database(backend) as env:
+        yield outbound_env(env, receiver)
+
+
+async def test_a_killed_process_does_not_lose_a_delivery(
+    fresh: dict[str, str], receiver: Receiver, tmp_path: Path
+) -> None:
+    """The receiver holds the first attempt open; the process is killed (SIGKILL)
+    meanwhile; the next process delivers the same message."""
+    path = unique_path("survivor")
+    receiver.silent.add(path)
+    first = start_server(tmp_path, fresh)
+    try:
+        client = await new_user(first.base_url)
+        webhook = await create(client, receiver.url + path)
+        job = await client.submit(to_bytes(quadrants(), "PNG"), ROTATE)
+        assert (await finished(client, job["id"]))["status"] == "SUCCEEDED"
+        [held] = await wait_for(receiver, path, 1, 20)
+    finally:
+        first.process.kill()
+        first.process.wait()
+    receiver.silent.discard(path)
+    second = start_server(tmp_path, fresh)
+    try:
+        retried = (await wait_for(receiver, path, 2, 30))[-1]
+        assert retried.headers["webhook-id"] == held.headers["webhook-id"]
+        payload = verified(retried, webhook["secret"])
+        assert payload["data"]["job"]["id"] == job["id"]
+        await client.close()
+    finally:
+        stop_server(second)
