@@ -206,7 +206,7 @@ class Settings(BaseSettings):
         18000,
         36000,
     )
-    """Seconds before each retry of a failed delivery, comma-separated (about 17 hours)."""
+    """Seconds before each retry of a failed delivery, comma-separated (7 tries, 17.5 hours)."""
     webhook_disable_after_hours: float = Field(default=72.0, gt=0)
     """An endpoint whose deliveries have all failed for this long is disabled."""
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

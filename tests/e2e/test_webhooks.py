@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +22,7 @@ import pytest
 from standardwebhooks import Webhook as Verifier
 
 from tests.client import JOB_FIELDS, Client, GraphQLErrors
-from tests.conftest import Server, new_user, start_server, stop_server
+from tests.conftest import ROOT, Server, free_port, new_user, start_server, stop_server
 from tests.imaging import open_bytes, quadrants, similarity, to_bytes
 from tests.receiver import Delivery, Receiver, listening_socket, running_receiver
 
@@ -39,10 +44,17 @@ def receiver() -> Iterator[Receiver]:
         yield receiver
 
 
-def outbound_env(backend: dict[str, str], receiver: Receiver) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def readme_port() -> int:
+    """Where the README's receiver example listens, allowed like the test receiver."""
+    return free_port()
+
+
+def outbound_env(backend: dict[str, str], receiver: Receiver, *ports: int) -> dict[str, str]:
+    allowed = ",".join(f"127.0.0.1:{port}" for port in (receiver.port, *ports))
     return {
         **backend,
-        "IMGFLOW_OUTBOUND_ALLOW": f"127.0.0.1:{receiver.port}",
+        "IMGFLOW_OUTBOUND_ALLOW": allowed,
         "IMGFLOW_WEBHOOK_RETRY_SCHEDULE": "1,1",
         "IMGFLOW_WEBHOOK_TIMEOUT_SECONDS": "2",
         "IMGFLOW_MAX_WEBHOOKS_PER_USER": "3",
@@ -67,10 +79,14 @@ def own_database(backend: dict[str, str]) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def hooked(
-    backend: dict[str, str], receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+    backend: dict[str, str],
+    receiver: Receiver,
+    readme_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     with own_database(backend) as env:
-        server = start_server(tmp_path_factory.mktemp("hooks"), outbound_env(env, receiver))
+        settings = outbound_env(env, receiver, readme_port)
+        server = start_server(tmp_path_factory.mktemp("hooks"), settings)
         yield server
         stop_server(server)
     assert "Traceback" not in server.log(), server.log()
@@ -310,3 +326,56 @@ async def test_a_killed_process_does_not_lose_a_delivery(
         await client.close()
     finally:
         stop_server(second)
+
+
+def readme_receiver() -> str:
+    """The receiver example in the README, as printed."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"```python\n(import os\nfrom http\.server.*?)```", readme, re.DOTALL)
+    assert found, "the README's receiver example is missing"
+    return found.group(1)
+
+
+def wait_listening(port: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the README receiver did not start: {process.communicate()}")
+
+
+async def test_the_readme_receiver_verifies_deliveries(
+    user: Client, readme_port: int, tmp_path: Path
+) -> None:
+    printed = readme_receiver()
+    script = printed.replace('("", 8001)', f'("127.0.0.1", {readme_port})')
+    assert script != printed
+    (tmp_path / "receiver.py").write_text(script)
+    webhook = await create(user, f"http://127.0.0.1:{readme_port}/", ["JOB_SUCCEEDED"])
+    env = {**os.environ, "WEBHOOK_SECRET": webhook["secret"]}
+    process = subprocess.Popen(
+        [sys.executable, "receiver.py"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        await asyncio.to_thread(wait_listening, readme_port, process)
+        forged = await user.http.post(
+            f"http://127.0.0.1:{readme_port}/",
+            content=b"{}",
+            headers={"webhook-id": "x", "webhook-timestamp": str(int(time.time()))}
+            | {"webhook-signature": "v1,AAAA"},
+        )
+        assert forged.status_code == 401
+        job = await user.submit(to_bytes(quadrants(), "PNG"), ROTATE)
+        assert (await finished(user, job["id"]))["status"] == "SUCCEEDED"
+        assert process.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 20)
+        assert line.split() == ["job.succeeded", job["id"]]
+    finally:
+        process.terminate()
+        process.wait()
