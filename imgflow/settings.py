@@ -228,7 +228,9 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_schedule(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(float(part) for part in value.split(",") if part.strip())
+            value = tuple(float(part) for part in value.split(",") if part.strip())
+        if isinstance(value, tuple) and any(delay < 0 for delay in value):
+            raise ValueError("webhook retry delays are seconds, 0 or more")
         return value
 
     @field_validator("fault_injection")

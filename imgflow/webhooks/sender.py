@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -106,16 +107,21 @@ class Sender:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": Signer(webhook.secret).sign(delivery.message_id, now, body),
         }
+        started = time.monotonic()
         try:
             answer = await post(self.client, webhook.url, body, headers, self.timeout)
         except OutboundRefused as exc:
             return Outcome(None, None, f"refused by the SSRF guard: {exc}")
         except TimeoutError:
-            return Outcome(None, None, f"no answer within {self.timeout:g} s")
+            return Outcome(None, elapsed_ms(started), f"no answer within {self.timeout:g} s")
         except (httpx.HTTPError, OSError) as exc:
-            return Outcome(None, None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX])
+            return Outcome(None, elapsed_ms(started), f"{type(exc).__name__}: {exc}")
         error = None if 200 <= answer.status_code < 300 else f"answered {answer.status_code}"
         return Outcome(answer.status_code, answer.duration_ms, error)
+
+
+def elapsed_ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
 
 
 async def take_due(services: Services, most: int, lease_seconds: float) -> list[WebhookDelivery]:

@@ -247,6 +247,36 @@ async def test_refused_and_limited_endpoints(user: Client, receiver: Receiver) -
     assert missing.value.codes == ["NOT_FOUND"]
 
 
+async def test_b_cannot_reach_a_webhook(user: Client, hooked: Server, receiver: Receiver) -> None:
+    path = unique_path("a-only")
+    webhook = await create(user, receiver.url + path)
+    job = await user.submit(to_bytes(quadrants(), "PNG"), ROTATE)
+    await finished(user, job["id"])
+    await wait_for(receiver, path, 1, 20)
+    [delivery] = await deliveries(user, webhook["id"])
+    other = await new_user(hooked.base_url)
+    try:
+        assert (await other.execute("{ webhooks { id } }"))["webhooks"] == []
+        for operation, target in (
+            ("mutation($id: ID!) { deleteWebhook(id: $id) { id } }", webhook["id"]),
+            ("mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }", delivery["id"]),
+            (DELIVERIES, webhook["id"]),
+        ):
+            with pytest.raises(GraphQLErrors) as refused:
+                await other.execute(operation, {"id": target})
+            assert refused.value.codes == ["NOT_FOUND"]
+        # B's own endpoint hears nothing of A's jobs.
+        mine = unique_path("b-only")
+        await create(other, receiver.url + mine)
+        job = await user.submit(to_bytes(quadrants(), "PNG"), ROTATE)
+        await finished(user, job["id"])
+        await wait_for(receiver, path, 2, 20)
+        assert receiver.posted(mine) == []
+    finally:
+        await other.close()
+    assert len(await deliveries(user, webhook["id"])) == 2
+
+
 async def submit_url(client: Client, url: str) -> dict[str, Any]:
     return dict((await client.execute(SUBMIT_URL, {"url": url, "ops": ROTATE}))["submitImageUrl"])
 
