@@ -22,7 +22,17 @@ import pytest
 from standardwebhooks import Webhook as Verifier
 
 from tests.client import JOB_FIELDS, Client, GraphQLErrors
-from tests.conftest import ROOT, Server, free_port, new_user, start_server, stop_server
+from tests.conftest import (
+    ROOT,
+    Server,
+    free_port,
+    migrate,
+    new_user,
+    process_env,
+    start_imgflow,
+    start_server,
+    stop_server,
+)
 from tests.imaging import open_bytes, quadrants, similarity, to_bytes
 from tests.receiver import Delivery, Receiver, listening_socket, running_receiver
 
@@ -409,3 +419,43 @@ async def test_the_readme_receiver_verifies_deliveries(
     finally:
         process.terminate()
         process.wait()
+
+
+@pytest.mark.parametrize("backend", ["services"], indirect=True)
+async def test_cron_delivers_what_a_killed_worker_owed(
+    fresh: dict[str, str], receiver: Receiver, tmp_path: Path
+) -> None:
+    """The multi-process deployment: the worker ends the job and is killed (SIGKILL)
+    before any sender runs; `imgflow cron`, started afterwards, delivers the webhook."""
+    migrate(fresh, tmp_path)
+    api = start_imgflow(tmp_path / "api", fresh, "api")
+    worker = start_imgflow(tmp_path / "worker", fresh, "worker")
+    path = unique_path("cron")
+    cron = None
+    try:
+        client = await new_user(api.base_url)
+        webhook = await create(client, receiver.url + path)
+        job = await client.submit(to_bytes(quadrants(), "PNG"), ROTATE)
+        assert (await finished(client, job["id"]))["status"] == "SUCCEEDED"
+        worker.process.kill()
+        worker.process.wait()
+        await asyncio.sleep(1)
+        assert receiver.posted(path) == [], "neither the API nor the worker sends webhooks"
+        cron = subprocess.Popen(
+            [sys.executable, "-m", "imgflow.cli", "cron"],
+            env=process_env(fresh),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        [delivery] = await wait_for(receiver, path, 1, 30)
+        payload = verified(delivery, webhook["secret"])
+        assert (payload["type"], payload["data"]["job"]["id"]) == ("job.succeeded", job["id"])
+        await client.close()
+    finally:
+        if cron is not None:
+            cron.terminate()
+            cron.wait(timeout=15)
+        if worker.alive():
+            stop_server(worker)
+        stop_server(api)
