@@ -24,7 +24,12 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, guard: Guard, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self.guard = guard
-        self.inner = inner or httpx.AsyncHTTPTransport(retries=0)
+        # No kept-alive connections: the pool is keyed by address, so a TLS connection
+        # verified for one name would otherwise carry a request for another name that
+        # shares the address.
+        self.inner = inner or httpx.AsyncHTTPTransport(
+            retries=0, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         target = await self.guard.resolve(str(request.url))

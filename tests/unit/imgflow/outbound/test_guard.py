@@ -186,3 +186,47 @@ async def test_bodies_over_the_limit_stop_the_download() -> None:
             with pytest.raises(BodyTooLarge):
                 await get(client, f"{receiver.url}/big", 4999, 5)
             assert len(await get(client, f"{receiver.url}/big", 5000, 5)) == 5000
+
+
+async def test_ipv6_answers_are_pinned_too() -> None:
+    """A name answering only with ::1 reaches the allowed receiver on [::1] (when the
+    machine has IPv6 loopback), under its name."""
+    import socket
+
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.fail("IPv6 loopback is needed for this test")
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Server6(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    server = Server6(("::1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        guard = Guard(parse_allow(f"[::1]:{port}"), fake_dns({"six.example": ["::1"]}))
+        async with guarded_client(guard, connect_timeout=2, read_timeout=2) as client:
+            assert await get(client, f"http://six.example:{port}/", 10, 5) == b"ok"
+        assert seen == [f"six.example:{port}"]
+    finally:
+        server.shutdown()
+        server.server_close()
