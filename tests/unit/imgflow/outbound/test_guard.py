@@ -230,3 +230,17 @@ async def test_ipv6_answers_are_pinned_too() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["localhost", "2130706433", "0x7f000001", "127.1", "017700000001", "0", "[::]", "LOCALHOST."],
+)
+async def test_other_spellings_of_this_machine_are_refused(host: str) -> None:
+    """Decimal, hex, octal and short IPv4 forms, names from /etc/hosts: the system
+    resolver turns them into the address, and the address is what is checked."""
+    with listening_socket() as listener:
+        async with guarded_client(Guard(), connect_timeout=2, read_timeout=2) as client:
+            with pytest.raises(OutboundRefused):
+                await client.get(f"http://{host}:{listener.port}/")
+        assert listener.accepted() == 0
