@@ -145,7 +145,8 @@ class Settings(BaseSettings):
 
     # --- Rate limits and quotas ---
     submissions_per_minute: int = Field(default=600, ge=1)
-    """`submitImage`, `submitImageUrl` and `requestUpload` calls one user may make in any 60 seconds."""
+    """`submitImage`, `submitImageUrl` and `requestUpload` calls one user may make in any
+    60 seconds."""
     max_active_jobs: int = Field(default=100, ge=1)
     """Jobs one user may have AWAITING_UPLOAD, QUEUED or PROCESSING at once."""
     login_failures_per_account: int = Field(default=10, ge=1)
