@@ -60,6 +60,6 @@ async def download(settings: Settings, url: str) -> bytes:
     except (TimeoutError, httpx.TimeoutException) as exc:
         message = f"no complete answer within {settings.fetch_timeout_seconds:g} s"
         raise ImgflowError(ErrorCode.FETCH_FAILED, message) from exc
-    except (httpx.HTTPError, OSError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         message = f"the image could not be fetched: {type(exc).__name__}: {exc}"
         raise ImgflowError(ErrorCode.FETCH_FAILED, message) from exc

@@ -114,7 +114,7 @@ class Sender:
             return Outcome(None, None, f"refused by the SSRF guard: {exc}")
         except TimeoutError:
             return Outcome(None, elapsed_ms(started), f"no answer within {self.timeout:g} s")
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             return Outcome(None, elapsed_ms(started), f"{type(exc).__name__}: {exc}")
         error = None if 200 <= answer.status_code < 300 else f"answered {answer.status_code}"
         return Outcome(answer.status_code, answer.duration_ms, error)

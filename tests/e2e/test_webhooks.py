@@ -253,9 +253,19 @@ async def test_refused_and_limited_endpoints(user: Client, receiver: Receiver) -
                 await create(user, url)
             assert refused.value.codes == ["FETCH_REFUSED"], url
         assert listener.accepted() == 0
-    with pytest.raises(GraphQLErrors) as bad:
-        await create(user, "ftp://example.com/")
-    assert bad.value.codes == ["BAD_USER_INPUT"]
+    for url, events in (
+        ("ftp://example.com/", None),
+        ("http://user:secret@example.com/", None),
+        ("http://[::1/", None),
+        ("http://example.com:99999/", None),
+        ("/relative", None),
+        (receiver.url + "/no-events", []),
+    ):
+        with pytest.raises(GraphQLErrors) as bad:
+            await user.execute(
+                CREATE, {"url": url, "events": ["JOB_FAILED"] if events is None else events}
+            )
+        assert bad.value.codes == ["BAD_USER_INPUT"], url
     made = [await create(user, receiver.url + unique_path("n")) for _ in range(3)]
     with pytest.raises(GraphQLErrors) as limited:
         await create(user, receiver.url + "/one-too-many")
@@ -268,6 +278,10 @@ async def test_refused_and_limited_endpoints(user: Client, receiver: Receiver) -
     with pytest.raises(GraphQLErrors) as missing:
         await deliveries(user, made[0]["id"])
     assert missing.value.codes == ["NOT_FOUND"]
+    for variables in ({"first": 0}, {"first": 101}, {"after": "not-a-cursor"}):
+        with pytest.raises(GraphQLErrors) as bad_page:
+            await user.execute(DELIVERIES, {"id": made[1]["id"], **variables})
+        assert bad_page.value.codes == ["BAD_USER_INPUT"], variables
 
 
 async def test_b_cannot_reach_a_webhook(user: Client, hooked: Server, receiver: Receiver) -> None:
@@ -340,9 +354,10 @@ async def test_images_by_url_that_cannot_be_fetched(user: Client, receiver: Rece
     receiver.files[not_image] = b"hello, not an image"
     done = await finished(user, (await submit_url(user, receiver.url + not_image))["id"])
     assert done["error"]["code"] == "UNSUPPORTED_FORMAT"
-    with pytest.raises(GraphQLErrors) as bad:
-        await submit_url(user, "file:///etc/passwd")
-    assert bad.value.codes == ["BAD_USER_INPUT"]
+    for url in ("file:///etc/passwd", "gopher://x/", "http://", "http://[::1/", "x" * 3000):
+        with pytest.raises(GraphQLErrors) as bad:
+            await submit_url(user, url)
+        assert bad.value.codes == ["BAD_USER_INPUT"], url
 
 
 @pytest.fixture
