@@ -1,7 +1,6 @@
-"""Webhooks and images by URL, end to end on both backend mixes: a real `imgflow serve`
-calls a real HTTP receiver on 127.0.0.1 (let through the SSRF guard by
-IMGFLOW_OUTBOUND_ALLOW, that port alone), which checks every delivery with the
-`standardwebhooks` library receivers use."""
+"""Webhooks end to end on both backend mixes: a real `imgflow serve` (and, on the
+services, `imgflow api` + `worker` + `cron`) calls a real HTTP receiver on 127.0.0.1,
+which checks every delivery with the `standardwebhooks` library receivers use."""
 
 from __future__ import annotations
 
@@ -13,15 +12,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from standardwebhooks import Webhook as Verifier
 
-from tests.client import JOB_FIELDS, Client, GraphQLErrors
+from tests.client import Client, GraphQLErrors
 from tests.conftest import (
     ROOT,
     Server,
@@ -32,114 +28,19 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
+from tests.e2e.outbound import (
+    CREATE,
+    DELIVERIES,
+    ROTATE,
+    create,
+    deliveries,
+    finished,
+    unique_path,
+    verified,
+    wait_for,
+)
 from tests.imaging import open_bytes, quadrants, similarity, to_bytes
-from tests.receiver import Delivery, Receiver, listening_socket, running_receiver
-
-ROTATE = [{"rotate": {"degrees": 90}}]
-MAX_UPLOAD = 200_000
-CREATE = """mutation($url: String!, $events: [WebhookEvent!]!) {
-  createWebhook(url: $url, events: $events) { id url events secret createdAt disabledAt } }"""
-DELIVERIES = """query($id: ID!, $first: Int, $after: String) {
-  webhookDeliveries(webhookId: $id, first: $first, after: $after) {
-    edges { cursor node { id event statusCode durationMs error attemptedAt nextAttemptAt } }
-    pageInfo { hasNextPage endCursor } } }"""
-SUBMIT_URL = f"""mutation($url: String!, $ops: [OperationInput!]!) {{
-  submitImageUrl(url: $url, operations: $ops) {{ {JOB_FIELDS} sourceUrl }} }}"""
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def readme_port(backend: dict[str, str]) -> Iterator[socket.socket]:
-    """Where the README's receiver example will listen, allowed like the test receiver:
-    the port is held (bound, not listening) until the example starts, so no other
-    process of the run takes it meanwhile."""
-    hold = socket.socket()
-    hold.bind(("127.0.0.1", 0))
-    yield hold
-    hold.close()
-
-
-def outbound_env(backend: dict[str, str], receiver: Receiver, *ports: int) -> dict[str, str]:
-    allowed = ",".join(f"127.0.0.1:{port}" for port in (receiver.port, *ports))
-    return {
-        **backend,
-        "IMGFLOW_OUTBOUND_ALLOW": allowed,
-        "IMGFLOW_WEBHOOK_RETRY_SCHEDULE": "1,1",
-        "IMGFLOW_WEBHOOK_TIMEOUT_SECONDS": "2",
-        "IMGFLOW_MAX_WEBHOOKS_PER_USER": "3",
-        "IMGFLOW_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
-        "IMGFLOW_NAMESPACE": f"hooks-{uuid.uuid4().hex[:8]}",
-    }
-
-
-@contextlib.contextmanager
-def own_database(backend: dict[str, str]) -> Iterator[dict[str, str]]:
-    """The services mix with a database of its own: the session's server shares the
-    services, and its sender (whose guard lets nothing local through) would otherwise
-    take these deliveries too."""
-    if "IMGFLOW_DATABASE_URL" not in backend:
-        yield backend
-        return
-    from tests.backends import postgres_database
-
-    with postgres_database() as url:
-        yield {**backend, "IMGFLOW_DATABASE_URL": url}
-
-
-@pytest.fixture(scope="module")
-def hooked(
-    backend: dict[str, str],
-    receiver: Receiver,
-    readme_port: socket.socket,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Server]:
-    with own_database(backend) as env:
-        settings = outbound_env(env, receiver, readme_port.getsockname()[1])
-        server = start_server(tmp_path_factory.mktemp("hooks"), settings)
-        yield server
-        stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
-
-
-@pytest.fixture
-async def user(hooked: Server) -> AsyncIterator[Client]:
-    client = await new_user(hooked.base_url)
-    yield client
-    await client.close()
-
-
-def unique_path(name: str) -> str:
-    return f"/{name}-{uuid.uuid4().hex[:8]}"
-
-
-async def create(client: Client, url: str, events: list[str] | None = None) -> dict[str, Any]:
-    events = events or ["JOB_SUCCEEDED", "JOB_FAILED", "JOB_CANCELLED"]
-    data = await client.execute(CREATE, {"url": url, "events": events})
-    return dict(data["createWebhook"])
-
-
-async def finished(client: Client, job_id: str, within: float = 30) -> dict[str, Any]:
-    events = await asyncio.wait_for(client.watch(job_id), within)
-    return events[-1]
-
-
-async def deliveries(client: Client, webhook_id: str, first: int = 20) -> list[dict[str, Any]]:
-    data = await client.execute(DELIVERIES, {"id": webhook_id, "first": first})
-    return [edge["node"] for edge in data["webhookDeliveries"]["edges"]]
-
-
-def verified(delivery: Delivery, secret: str) -> dict[str, Any]:
-    """The payload, once `standardwebhooks` has checked its signature and timestamp."""
-    return dict(Verifier(secret).verify(delivery.body, delivery.headers))
-
-
-async def wait_for(receiver: Receiver, path: str, count: int, within: float) -> list[Delivery]:
-    return await asyncio.to_thread(receiver.wait_for, path, count, within)
+from tests.receiver import Receiver, listening_socket
 
 
 async def test_deliveries_are_signed_and_carry_the_job(user: Client, receiver: Receiver) -> None:
@@ -312,59 +213,6 @@ async def test_b_cannot_reach_a_webhook(user: Client, hooked: Server, receiver: 
     finally:
         await other.close()
     assert len(await deliveries(user, webhook["id"])) == 2
-
-
-async def submit_url(client: Client, url: str) -> dict[str, Any]:
-    return dict((await client.execute(SUBMIT_URL, {"url": url, "ops": ROTATE}))["submitImageUrl"])
-
-
-async def test_images_by_url(user: Client, receiver: Receiver) -> None:
-    source = quadrants(64, 48)
-    path = unique_path("image")
-    receiver.files[path] = to_bytes(source, "PNG")
-    receiver.redirects[path + "-moved"] = path
-    for url in (receiver.url + path, receiver.url + path + "-moved"):
-        job = await submit_url(user, url)
-        assert (job["status"], job["sourceUrl"], job["source"]) == ("QUEUED", url, None)
-        done = await finished(user, job["id"])
-        assert done["status"] == "SUCCEEDED", done
-        assert (done["source"]["width"], done["source"]["height"]) == (64, 48)
-        picture = open_bytes((await user.http.get(done["result"]["url"])).content)
-        assert similarity(picture, source.rotate(90, expand=True)) > 0.99
-
-
-async def test_images_by_url_that_cannot_be_fetched(user: Client, receiver: Receiver) -> None:
-    big = unique_path("big")
-    receiver.files[big] = b"\x89PNG\r\n\x1a\n" + b"\0" * MAX_UPLOAD
-    missing = unique_path("missing")
-    with listening_socket() as listener:
-        inside = f"http://127.0.0.1:{listener.port}/image.png"
-        receiver.redirects[missing + "-to-inside"] = inside
-        cases = {
-            inside: "FETCH_REFUSED",
-            receiver.url + missing + "-to-inside": "FETCH_REFUSED",
-            receiver.url + big: "FETCH_TOO_LARGE",
-            receiver.url + missing: "FETCH_FAILED",
-        }
-        for url, code in cases.items():
-            done = await finished(user, (await submit_url(user, url))["id"])
-            assert (done["status"], done["error"]["code"]) == ("FAILED", code), url
-        assert listener.accepted() == 0
-    not_image = unique_path("text")
-    receiver.files[not_image] = b"hello, not an image"
-    done = await finished(user, (await submit_url(user, receiver.url + not_image))["id"])
-    assert done["error"]["code"] == "UNSUPPORTED_FORMAT"
-    for url in ("file:///etc/passwd", "gopher://x/", "http://", "http://[::1/", "x" * 3000):
-        with pytest.raises(GraphQLErrors) as bad:
-            await submit_url(user, url)
-        assert bad.value.codes == ["BAD_USER_INPUT"], url
-
-
-@pytest.fixture
-def fresh(backend: dict[str, str], receiver: Receiver) -> Iterator[dict[str, str]]:
-    """Settings for processes of one test, with a database of their own."""
-    with own_database(backend) as env:
-        yield outbound_env(env, receiver)
 
 
 async def test_a_killed_process_does_not_lose_a_delivery(
