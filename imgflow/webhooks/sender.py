@@ -192,6 +192,7 @@ async def record(
             session.add(next_attempt(delivery, later, now))
         await session.execute(health(services, webhook, outcome, now))
         await session.commit()
+    services.metrics.webhook_attempt(outcome.delivered)
     extra = {"webhook_id": webhook.id, "delivery_id": delivery.id, "attempt": delivery.attempt}
     if outcome.delivered:
         log.info("webhook delivered", extra=extra)

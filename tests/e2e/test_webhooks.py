@@ -43,7 +43,9 @@ from tests.imaging import open_bytes, quadrants, similarity, to_bytes
 from tests.receiver import Receiver, listening_socket
 
 
-async def test_deliveries_are_signed_and_carry_the_job(user: Client, receiver: Receiver) -> None:
+async def test_deliveries_are_signed_and_carry_the_job(
+    user: Client, receiver: Receiver, hooked: Server
+) -> None:
     path = unique_path("ok")
     webhook = await create(user, receiver.url + path, ["JOB_SUCCEEDED"])
     assert webhook["secret"].startswith("whsec_")
@@ -74,6 +76,10 @@ async def test_deliveries_are_signed_and_carry_the_job(user: Client, receiver: R
     )
     assert attempt["attemptedAt"] is not None
     assert attempt["nextAttemptAt"] is None
+    scraped = (await user.http.get(f"{hooked.base_url}/metrics")).text
+    counted = re.search(r'imgflow_webhook_attempts_total\{outcome="delivered"\} (\S+)', scraped)
+    assert counted is not None
+    assert float(counted.group(1)) >= 1
 
 
 async def test_a_failing_receiver_gets_the_third_try(user: Client, receiver: Receiver) -> None:
