@@ -73,6 +73,21 @@ async def deliveries(client: Client, webhook_id: str, first: int = 20) -> list[d
     return [edge["node"] for edge in data["webhookDeliveries"]["edges"]]
 
 
+async def attempted(
+    client: Client, webhook_id: str, count: int, within: float = 20
+) -> list[dict[str, Any]]:
+    """The webhook's deliveries once `count` of them have been attempted and recorded
+    (the receiver sees a delivery a moment before the sender records its answer)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await deliveries(client, webhook_id)
+        if sum(1 for d in found if d["attemptedAt"]) >= count:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"fewer than {count} attempts recorded: {found}")
+        await asyncio.sleep(0.1)
+
+
 def verified(delivery: Delivery, secret: str) -> dict[str, Any]:
     """The payload, once `standardwebhooks` has checked its signature and timestamp."""
     return dict(Verifier(secret).verify(delivery.body, delivery.headers))
