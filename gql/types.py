@@ -58,6 +58,10 @@ class Job:
             (row.source_width, row.source_height, row.source_bytes, row.source_frames),
         )
 
+    @strawberry.field(description="Where the source is fetched from (submitImageUrl).")
+    def source_url(self) -> str | None:
+        return self.row.source_url
+
     @strawberry.field(description="The processed image, once the job has SUCCEEDED.")
     def result(self) -> ImageInfo | None:
         row = self.row

@@ -26,6 +26,7 @@ from imgflow.web.health import healthz, readyz
 from imgflow.web.live import PAGE_PATH, live_routes
 from imgflow.web.metrics_endpoint import metrics_route
 from imgflow.web.sns.route import sns_verifier, sns_webhook
+from imgflow.webhooks.sender import Sender
 from resolvers.schema import build_schema
 from workers.runtime import Worker
 
@@ -118,11 +119,15 @@ async def run_roles(services: Services, roles: Roles) -> AsyncIterator[None]:
     worker = Worker(services)
     if roles.workers:
         await worker.start(services.settings.concurrency)
-    keeper = asyncio.create_task(housekeeping.run_forever(services)) if roles.housekeeping else None
+    background = []
+    if roles.housekeeping:
+        background.append(asyncio.create_task(housekeeping.run_forever(services)))
+        # Webhooks go out beside housekeeping, never from an image worker's slot.
+        background.append(asyncio.create_task(Sender(services).run_forever()))
     try:
         yield
     finally:
-        if keeper is not None:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await worker.stop(services.settings.shutdown_grace_seconds)

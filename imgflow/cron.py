@@ -26,6 +26,7 @@ from imgflow.jobs import housekeeping
 from imgflow.jobs.notifications import PUBLISH_MAX_TRIES, publish_completion
 from imgflow.services import Services, open_services
 from imgflow.settings import Settings
+from imgflow.webhooks.sender import Sender
 
 log = logging.getLogger(__name__)
 Ctx = dict[str, Any]
@@ -107,14 +108,20 @@ async def supervise(settings: Settings) -> None:
         loop.add_signal_handler(signum, stopping.set)
     pause = RESTART_MIN_SECONDS
     async with open_services(settings) as services:
-        while not stopping.is_set():
-            error = await run_worker(build_worker(services), stopping)
-            if error is None:
-                return
-            log.warning("arq worker stopped (%r); restarting in %.0f s", error, pause)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), pause)
-            pause = min(pause * 2, RESTART_MAX_SECONDS)
+        # Webhooks need no Redis: they keep sending while arq restarts.
+        sender = asyncio.create_task(Sender(services).run_forever())
+        try:
+            while not stopping.is_set():
+                error = await run_worker(build_worker(services), stopping)
+                if error is None:
+                    break
+                log.warning("arq worker stopped (%r); restarting in %.0f s", error, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), pause)
+                pause = min(pause * 2, RESTART_MAX_SECONDS)
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
     log.info("cron stopped")
 
 

@@ -34,6 +34,33 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
+class WebhookEvent(StrEnum):
+    """What a webhook endpoint can be told: one of a job's endings."""
+
+    JOB_SUCCEEDED = "JOB_SUCCEEDED"
+    """The job's result is stored."""
+    JOB_FAILED = "JOB_FAILED"
+    """The job ended with an error code."""
+    JOB_CANCELLED = "JOB_CANCELLED"
+    """The job was cancelled before a worker took it."""
+
+    @classmethod
+    def for_status(cls, status: JobStatus) -> WebhookEvent | None:
+        return _EVENT_OF_STATUS.get(status)
+
+    @property
+    def type_name(self) -> str:
+        """The payload's `type`, in the dotted form Standard Webhooks suggests."""
+        return self.value.lower().replace("_", ".", 1)
+
+
+_EVENT_OF_STATUS = {
+    JobStatus.SUCCEEDED: WebhookEvent.JOB_SUCCEEDED,
+    JobStatus.FAILED: WebhookEvent.JOB_FAILED,
+    JobStatus.CANCELLED: WebhookEvent.JOB_CANCELLED,
+}
+
+
 class QueueName(StrEnum):
     """One queue per kind of operation, each with its own worker concurrency."""
 

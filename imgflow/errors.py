@@ -96,6 +96,17 @@ class ErrorCode(StrEnum):
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
     """Decoding, processing and encoding the image took longer than the per-job time
     limit; the job failed and is not retried (the same image would take as long)."""
+    FETCH_REFUSED = "FETCH_REFUSED"
+    """An outbound address the SSRF guard does not allow (loopback, private, link-local,
+    ...): an image URL whose host or a redirect leads there, or a webhook endpoint's.
+    Nothing was sent to it."""
+    FETCH_FAILED = "FETCH_FAILED"
+    """The image URL could not be fetched: the name does not resolve, the connection
+    failed or timed out, the server answered an error status, or more than 3 redirects."""
+    FETCH_TOO_LARGE = "FETCH_TOO_LARGE"
+    """The image at the URL is larger than IMGFLOW_MAX_UPLOAD_BYTES (download stopped)."""
+    TOO_MANY_WEBHOOKS = "TOO_MANY_WEBHOOKS"
+    """The user already has IMGFLOW_MAX_WEBHOOKS_PER_USER webhook endpoints."""
 
 
 class ImgflowError(Exception):

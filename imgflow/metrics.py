@@ -89,6 +89,14 @@ class Metrics:
         self._job_metrics()
         self._worker_metrics()
         self._graphql_metrics()
+        self.webhook_attempts = Counter(
+            "imgflow_webhook_attempts_total",
+            "Webhook delivery attempts this process's sender made, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("delivered", "failed"):
+            self.webhook_attempts.labels(outcome)  # present at 0 before the first one
 
     def _job_metrics(self) -> None:
         registry = self.registry
@@ -198,6 +206,9 @@ class Metrics:
         self.queue_wait.labels(queue).observe(max(0.0, (started - job.created_at).total_seconds()))
         self.processing.labels(queue).observe(max(0.0, (finished - started).total_seconds()))
         self.end_to_end.labels(queue).observe(max(0.0, (finished - job.created_at).total_seconds()))
+
+    def webhook_attempt(self, delivered: bool) -> None:
+        self.webhook_attempts.labels("delivered" if delivered else "failed").inc()
 
     def worker_slots(self, queue: QueueName, count: int) -> None:
         self.slots.labels(queue.value).set(count)

@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from imgflow.domain import JobStatus, QueueName
 
+URL_MAX = 2048
 IDEMPOTENCY_KEY_MAX = 200
 """Longest idempotency key a client may send (the column's width)."""
 
@@ -121,3 +122,58 @@ class Job(SQLModel, table=True):
     lease_until: datetime | None = _utc_column(nullable=True)
     notified_at: datetime | None = _utc_column(nullable=True)
     """When the completion notification was published (SNS); NULL = not yet, or off."""
+    source_url: str | None = Field(default=None, max_length=URL_MAX)
+    """Where the worker fetches the source (`submitImageUrl`); NULL for uploads."""
+
+
+class Webhook(SQLModel, table=True):
+    """An endpoint a user wants told when their jobs end (imgflow.webhooks)."""
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    owner_id: str = Field(foreign_key="users.id", max_length=36, index=True)
+    url: str = Field(max_length=URL_MAX)
+    events: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=100)
+    """`whsec_` + base64 of the signing key (Standard Webhooks' form)."""
+    links_base_url: str = Field(max_length=URL_MAX)
+    """Where the API was reached when the endpoint was made: the base of the signed
+    links in its payloads when IMGFLOW_PUBLIC_URL is unset."""
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    failing_since: datetime | None = _utc_column(nullable=True)
+    """First failed attempt since the last success; NULL while deliveries succeed."""
+    disabled_at: datetime | None = _utc_column(nullable=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt to deliver one message; the owed ones (not yet attempted) are the
+    outbox, written in the transaction that ended the job."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_listing", "webhook_id", "created_at", "id"),
+        Index("ix_webhook_deliveries_due", "attempted_at", "next_attempt_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    webhook_id: str = Field(foreign_key="webhooks.id", max_length=36)
+    message_id: str = Field(max_length=40)
+    """The `webhook-id` header: one per message, the same on every retry of it."""
+    event: str = Field(max_length=20)
+    job: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    """The job's row as it ended: the payload is built from it when sent."""
+    attempt: int = Field(default=1)
+    status_code: int | None = None
+    duration_ms: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    attempted_at: datetime | None = _utc_column(nullable=True)
+    next_attempt_at: datetime | None = _utc_column(nullable=True)
+    """Owed: when it is due. Attempted and failed: when the retry is due (NULL: none)."""
+    lease_until: datetime | None = _utc_column(nullable=True)
+    """A sender holds it until then: another sender takes it over only after."""

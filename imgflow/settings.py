@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from imgflow import faults, secret_policy
 from imgflow.domain import QueueName
 from imgflow.imaging.info import ImageLimits
+from imgflow.outbound.guard import parse_allow
 
 MIN_SECRET_LENGTH = secret_policy.MIN_SECRET_LENGTH
 DEFAULT_CONCURRENCY = {
@@ -146,7 +147,8 @@ class Settings(BaseSettings):
 
     # --- Rate limits and quotas ---
     submissions_per_minute: int = Field(default=600, ge=1)
-    """`submitImage` and `requestUpload` calls one user may make in any 60 seconds."""
+    """`submitImage`, `submitImageUrl` and `requestUpload` calls one user may make in any
+    60 seconds."""
     max_active_jobs: int = Field(default=100, ge=1)
     """Jobs one user may have AWAITING_UPLOAD, QUEUED or PROCESSING at once."""
     login_failures_per_account: int = Field(default=10, ge=1)
@@ -194,8 +196,45 @@ class Settings(BaseSettings):
     """How long a `queueStats` answer is reused for the same window: any signed-in user
     may ask, and each answer reads up to 50,000 job rows."""
 
+    # --- Outbound calls: webhooks and images by URL (see imgflow.outbound) ---
+    outbound_allow: str = ""
+    """Comma-separated `host[:port]` or CIDR the SSRF guard lets through although they are
+    private, loopback, ... (e.g. `hooks.internal:8443,10.1.0.0/16`); empty = public only."""
+    max_webhooks_per_user: int = Field(default=10, ge=0)
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = (
+        5,
+        300,
+        1800,
+        7200,
+        18000,
+        36000,
+    )
+    """Seconds before each retry of a failed delivery, comma-separated (7 tries, 17.5 hours)."""
+    webhook_disable_after_hours: float = Field(default=72.0, gt=0)
+    """An endpoint whose deliveries have all failed for this long is disabled."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Whole-delivery bound: connect, send, and read the (capped) answer."""
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Whole-download bound of an image by URL (`submitImageUrl`), redirects included."""
+    fetch_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _check_allow(cls, value: str) -> str:
+        parse_allow(value)  # a typo refused at start, not a silently closed door
+        return value
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(float(part) for part in value.split(",") if part.strip())
+        if isinstance(value, tuple) and any(delay < 0 for delay in value):
+            raise ValueError("webhook retry delays are seconds, 0 or more")
+        return value
 
     @field_validator("fault_injection")
     @classmethod

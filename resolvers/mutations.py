@@ -12,6 +12,7 @@ from gql.types import AuthPayload, FormField, Job, UploadTicket, User
 from imgflow.accounts import registration as accounts
 from imgflow.accounts.auth import Token
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.outputs import JobSpec
 from imgflow.jobs import control, uploads
 from imgflow.jobs import records as jobs
 from imgflow.models import User as UserRow
@@ -43,12 +44,34 @@ async def submit_image(
     srcset: SrcsetInput | None = None,
     idempotency_key: str | None = None,
 ) -> Job:
-    user = await info.context.user()
-    services = info.context.services
     spec = to_spec(operations or [], variants, srcset)
-    data = await read_upload(file, services.settings.max_upload_bytes)
-    job = await jobs.submit(services, user.id, data, spec, idempotency_key)
-    return Job.from_row(job)
+    limit = info.context.services.settings.max_upload_bytes
+    return await submit(info, await read_upload(file, limit), spec, idempotency_key)
+
+
+async def submit_image_url(
+    info: Info,
+    url: str,
+    operations: list[OperationInput] | None = None,
+    variants: list[VariantInput] | None = None,
+    srcset: SrcsetInput | None = None,
+    idempotency_key: str | None = None,
+) -> Job:
+    spec = to_spec(operations or [], variants, srcset)
+    return await submit(info, jobs.SourceUrl(url), spec, idempotency_key)
+
+
+async def submit(
+    info: Info,
+    source: bytes | jobs.SourceUrl,
+    spec: JobSpec,
+    idempotency_key: str | None,
+) -> Job:
+    """submitImage and submitImageUrl past their source: every other argument they
+    share is carried from here in one `Submission`."""
+    user = await info.context.user()
+    submission = jobs.Submission(spec, idempotency_key)
+    return Job.from_row(await jobs.submit(info.context.services, user.id, source, submission))
 
 
 async def request_upload(

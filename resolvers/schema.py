@@ -22,7 +22,9 @@ from gql.types import (
     UploadTicket,
     User,
 )
+from gql.webhooks import Webhook, WebhookDelivery, WebhookDeliveryConnection
 from resolvers import admin, mutations, queries, subscriptions
+from resolvers import webhooks as hooks
 
 
 @strawberry.type
@@ -49,6 +51,14 @@ class Query:
         resolver=admin.any_job,
         description="Admin: any user's job by id. Others get FORBIDDEN.",
     )
+    webhooks: list[Webhook] = strawberry.field(
+        resolver=hooks.webhooks, description="Your webhook endpoints, oldest first."
+    )
+    webhook_deliveries: WebhookDeliveryConnection = strawberry.field(
+        resolver=hooks.webhook_deliveries,
+        description="Attempts to deliver to one of your webhooks, newest first (Relay-style "
+        "cursors), owed ones included.",
+    )
 
 
 @strawberry.type
@@ -67,6 +77,13 @@ class Mutation:
         "TOO_MANY_OUTPUTS); with neither, the job has one output, `default`. "
         "`idempotencyKey` (1-200 printable characters, yours alone): submitting again with a "
         "key you used returns that job, whatever the file and pipeline, and creates none.",
+    )
+    submit_image_url: Job = strawberry.mutation(
+        resolver=mutations.submit_image_url,
+        description="Like submitImage, the source fetched from an http(s) `url` by a worker "
+        "(never the API): at most 3 redirects, IMGFLOW_MAX_UPLOAD_BYTES, and never an "
+        "address the SSRF guard refuses. The job FAILS with FETCH_REFUSED, FETCH_FAILED or "
+        "FETCH_TOO_LARGE when the fetch does.",
     )
     request_upload: UploadTicket = strawberry.mutation(
         resolver=mutations.request_upload,
@@ -89,6 +106,21 @@ class Mutation:
         description="Queue a FAILED job again, error cleared; `attempts` counts the tries "
         "since the last retryJob. Any other state, or a direct upload whose file never "
         "passed the checks, is JOB_NOT_RETRYABLE.",
+    )
+    create_webhook: Webhook = strawberry.mutation(
+        resolver=hooks.create_webhook,
+        description="Have `url` called when your jobs end with one of `events`. The answer "
+        "holds the signing secret, shown this once. A URL the SSRF guard refuses is "
+        "FETCH_REFUSED; past IMGFLOW_MAX_WEBHOOKS_PER_USER, TOO_MANY_WEBHOOKS.",
+    )
+    delete_webhook: Webhook = strawberry.mutation(
+        resolver=hooks.delete_webhook,
+        description="Remove an endpoint; deliveries still owed to it are dropped.",
+    )
+    redeliver_webhook: WebhookDelivery = strawberry.mutation(
+        resolver=hooks.redeliver_webhook,
+        description="Send a delivery's event once more, now (same `webhook-id`); a disabled "
+        "endpoint is enabled again.",
     )
 
 

@@ -26,8 +26,8 @@ from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.imaging.operations import pipeline_from_json
+from imgflow.jobs import fetching, transitions
 from imgflow.jobs import records as jobs
-from imgflow.jobs import transitions
 from imgflow.models import Job
 from imgflow.services import Services
 from workers.pipeline import render_outputs_in
@@ -156,11 +156,16 @@ class Worker:
         """Render the outputs no earlier attempt recorded, storing each as it comes, then
         settle the job."""
         services = self.services
+        source: bytes | None = None
+        if job.source_format is None and job.source_url is not None:
+            self.faults.trip("storage_get")
+            source, job = await fetching.fetch_source(services, job)  # a URL not fetched yet
         outputs = JobOutputs(services, job, self.faults)
         pending = outputs.pending()
         if pending:
-            self.faults.trip("storage_get")
-            source = await services.storage.get(job.source_key)
+            if source is None:
+                self.faults.trip("storage_get")
+                source = await services.storage.get(job.source_key)
             # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow
             # is mid-step: the job fails and this slot takes the next message.
             await render_outputs_in(

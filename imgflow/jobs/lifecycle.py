@@ -33,6 +33,8 @@ class Actor(StrEnum):
 class Event(StrEnum):
     SUBMIT = "submit"
     """A file sent through the API passed the checks: the job is born QUEUED."""
+    SUBMIT_URL = "submit_url"
+    """An image URL was given: the job is born QUEUED, its source fetched by the worker."""
     REQUEST_UPLOAD = "request_upload"
     """A direct upload was asked for: the job is born waiting for its file."""
     ACCEPT_UPLOAD = "accept_upload"
@@ -87,7 +89,8 @@ def _claimed_by(fence: Fence) -> ColumnElement[bool]:
 HELD = Condition("held by the attempt that claimed it", _claimed_by)
 LEASE_RAN_OUT = Condition("its lease ran out", lambda fence: col(Job.lease_until) < fence.now)
 SOURCE_CHECKED = Condition(
-    "its source passed the checks", lambda fence: col(Job.source_format).is_not(None)
+    "its source passed the checks, or is fetched by the worker",
+    lambda fence: or_(col(Job.source_format).is_not(None), col(Job.source_url).is_not(None)),
 )
 
 
@@ -109,6 +112,7 @@ _API, _WORKER, _HOUSEKEEPING = (
 )
 TRANSITIONS: tuple[Transition, ...] = (
     Transition(None, Event.SUBMIT, _S.QUEUED, _API),
+    Transition(None, Event.SUBMIT_URL, _S.QUEUED, _API),
     Transition(None, Event.REQUEST_UPLOAD, _S.AWAITING_UPLOAD, _API),
     Transition(_S.AWAITING_UPLOAD, Event.ACCEPT_UPLOAD, _S.QUEUED, _API | _HOUSEKEEPING),
     Transition(_S.AWAITING_UPLOAD, Event.REFUSE_UPLOAD, _S.FAILED, _API | _HOUSEKEEPING),

@@ -37,7 +37,8 @@ from imgflow.imaging.planning import prefix_width
 from imgflow.imaging.routing import route_outputs
 from imgflow.jobs import cursors, lifecycle, transitions
 from imgflow.jobs.lifecycle import Event
-from imgflow.models import IDEMPOTENCY_KEY_MAX, Job, new_id, utcnow
+from imgflow.models import IDEMPOTENCY_KEY_MAX, URL_MAX, Job, new_id, utcnow
+from imgflow.outbound.guard import OutboundRefused, split_url
 from imgflow.services import Services
 
 log = logging.getLogger(__name__)
@@ -55,31 +56,51 @@ def not_found(job_id: str) -> ImgflowError:
     return ImgflowError(ErrorCode.NOT_FOUND, f"no job with id {job_id!r}")
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What a client asks of a new job, whatever brings its source (`submitImage`'s
+    file, `submitImageUrl`'s URL): the one place their shared arguments travel."""
+
+    spec: JobSpec
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceUrl:
+    """A source the worker fetches (never the API): an http(s) URL."""
+
+    url: str
+
+
 async def submit(
-    services: Services,
-    owner_id: str,
-    data: bytes,
-    spec: JobSpec,
-    idempotency_key: str | None = None,
+    services: Services, owner_id: str, source: bytes | SourceUrl, submission: Submission
 ) -> Job:
-    """Check the file and the job's spec, store the source, record the job, queue it.
+    """Check the request (and a file's content), store the file, record the job, queue it.
 
     A refusal raises before anything is stored: no job is left behind. With an
     idempotency key the owner already used, that job is returned and nothing else
-    happens: the key alone decides, whatever the file and pipeline this time (and
-    even at the active-jobs limit: the job exists already).
+    happens: the key alone decides, whatever the source and pipeline this time (and
+    even at the active-jobs limit: the job exists already). A URL is only checked for
+    form here; the worker fetches it through the SSRF guard.
     """
+    key = submission.idempotency_key
     await quotas.count_submission(services, owner_id)
-    if idempotency_key is not None:
-        check_idempotency_key(idempotency_key)
-        existing = await by_idempotency_key(services, owner_id, idempotency_key)
+    if key is not None:
+        check_idempotency_key(key)
+        existing = await by_idempotency_key(services, owner_id, key)
         if existing is not None:
             return existing
     await quotas.check_active_jobs(services, owner_id)
+    spec = submission.spec
     check_job_spec(services, spec)
-    info, _ = await inspect_source(services, data, spec.operations, planned_outputs(spec))
-    job = new_job(owner_id, spec, info=info, idempotency_key=idempotency_key)
-    winner = await store_and_record(services, job, data, info.format.mime_type)
+    if isinstance(source, SourceUrl):
+        url = checked_url(source.url)
+        job = new_job(owner_id, spec, info=None, idempotency_key=key, source_url=url)
+        winner = await store_and_record(services, job, None, "")
+    else:
+        info, _ = await inspect_source(services, source, spec.operations, planned_outputs(spec))
+        job = new_job(owner_id, spec, info=info, idempotency_key=key)
+        winner = await store_and_record(services, job, source, info.format.mime_type)
     if winner is not None:
         return winner
     await transitions.publish_event(services, job)
@@ -88,17 +109,33 @@ async def submit(
     return job
 
 
-async def store_and_record(services: Services, job: Job, data: bytes, mime_type: str) -> Job | None:
-    """Store the source, then commit the row; the source goes again if the row does not.
+def checked_url(url: str) -> str:
+    """BAD_USER_INPUT unless `url` is an absolute http(s) URL of a usable length."""
+    if len(url) > URL_MAX:
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, f"url must be at most {URL_MAX} characters")
+    try:
+        split_url(url)
+    except OutboundRefused as exc:
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, f"url: {exc}") from None
+    return url
+
+
+async def store_and_record(
+    services: Services, job: Job, data: bytes | None, mime_type: str
+) -> Job | None:
+    """Store the source (if given), then commit the row; the source goes again if the
+    row does not.
 
     None once `job` is recorded. A concurrent submission with the same idempotency key
     can commit between our look-up and our insert: the unique constraint refuses ours,
     and the job that won is returned instead."""
-    await services.storage.put(job.source_key, data, mime_type)
+    if data is not None:
+        await services.storage.put(job.source_key, data, mime_type)
     try:
         await record(services, job)
     except BaseException as error:
-        await services.storage.delete(job.source_key)
+        if data is not None:
+            await services.storage.delete(job.source_key)
         winner = await race_winner(services, job, error)
         if winner is None:
             raise
@@ -159,14 +196,19 @@ def new_job(
     *,
     info: ImageInfo | None,
     idempotency_key: str | None = None,
+    source_url: str | None = None,
 ) -> Job:
     """The one place a job row is built. With `info` (its source passed the checks) the
-    job is submitted, its srcset widths fitted to the source; without, it awaits a direct
-    upload of its file, and they are fitted when it arrives. The status it is born in is
+    job is submitted, its srcset widths fitted to the source; with `source_url` the worker
+    fetches its source; with neither, it awaits a direct upload of its file. Without
+    `info` the widths are fitted when the source arrives. The status it is born in is
     the lifecycle table's."""
     job_id = new_id()
     outputs, skipped = planned_outputs(spec), None
-    if info is None:
+    source: dict[str, Any]
+    if source_url is not None:
+        born, key, source = Event.SUBMIT_URL, source_key(job_id), {"source_url": source_url}
+    elif info is None:
         born, key, source = Event.REQUEST_UPLOAD, upload_key(job_id), {}
     else:
         born, key, source = Event.SUBMIT, source_key(job_id), transitions.source_fields(info)

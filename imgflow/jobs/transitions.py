@@ -20,7 +20,7 @@ from imgflow.backends.events import job_channel, user_channel
 from imgflow.errors import ErrorCode, ImgflowError, is_transient
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.outputs import Output, main_output, outputs_to_json
-from imgflow.jobs import lifecycle
+from imgflow.jobs import lifecycle, webhook_outbox
 from imgflow.jobs.lifecycle import Event, Fence
 from imgflow.jobs.outputs import result_fields
 from imgflow.models import Job, utcnow
@@ -46,6 +46,10 @@ async def _move(
     statement = update(Job).where(col(Job.id) == job_id, guard).values(**values).returning(Job)
     async with services.sessions() as session:
         job = (await session.scalars(statement)).one_or_none()
+        if job is not None and job.status.is_terminal:
+            await webhook_outbox.owe_deliveries(
+                session, job
+            )  # committed with the ending, or not at all
         await session.commit()
     if job is not None:
         await publish_event(services, job)
@@ -216,6 +220,29 @@ async def renew_lease(services: Services, job_id: str, attempt: int) -> bool:
         update(Job)
         .where(col(Job.id) == job_id, lifecycle.held(fence))
         .values(lease_until=lease_until)
+    )
+    async with services.sessions() as session:
+        result = await session.execute(statement)
+        await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult for UPDATE
+
+
+async def record_source(
+    services: Services,
+    job_id: str,
+    attempt: int,
+    info: ImageInfo,
+    fitted: tuple[list[Output], list[int]],
+) -> bool:
+    """The worker fetched the source of a job submitted by URL and it passed the checks:
+    its description is kept (a redelivery then reads the stored copy), with its outputs
+    `fitted` to it as `accept_upload` does. Like a lease renewal, no change of status;
+    False once the job was taken over."""
+    outputs, skipped = fitted
+    statement = (
+        update(Job)
+        .where(col(Job.id) == job_id, lifecycle.held(_fenced(attempt)))
+        .values(outputs=outputs_to_json(outputs), skipped_widths=skipped, **source_fields(info))
     )
     async with services.sessions() as session:
         result = await session.execute(statement)

@@ -39,6 +39,17 @@ ID_OPERATIONS: dict[str, tuple[str, str]] = {
     "confirmUpload": ("mutation($id: ID!) { confirmUpload(jobId: $id) { id } }", "NOT_FOUND"),
     "anyJob": ("query($id: ID!) { anyJob(id: $id) { id } }", "FORBIDDEN"),
     "jobUpdated": ("subscription($id: ID!) { jobUpdated(id: $id) { id } }", "NOT_FOUND"),
+    # Webhook ids, aimed at here with job ids; tests/e2e/test_webhooks.py aims them at
+    # A's own webhooks and deliveries.
+    "deleteWebhook": ("mutation($id: ID!) { deleteWebhook(id: $id) { id } }", "NOT_FOUND"),
+    "redeliverWebhook": (
+        "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }",
+        "NOT_FOUND",
+    ),
+    "webhookDeliveries": (
+        "query($id: ID!) { webhookDeliveries(webhookId: $id) { edges { cursor } } }",
+        "NOT_FOUND",
+    ),
 }
 
 

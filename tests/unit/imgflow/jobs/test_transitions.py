@@ -54,6 +54,7 @@ MOVES: dict[Event, Move] = {
 S = JobStatus
 TODAY = {
     (None, Event.SUBMIT, S.QUEUED),
+    (None, Event.SUBMIT_URL, S.QUEUED),
     (None, Event.REQUEST_UPLOAD, S.AWAITING_UPLOAD),
     (S.AWAITING_UPLOAD, Event.ACCEPT_UPLOAD, S.QUEUED),
     (S.AWAITING_UPLOAD, Event.REFUSE_UPLOAD, S.FAILED),
@@ -164,6 +165,7 @@ def test_who_causes_each_event() -> None:
     api, worker, housekeeping = Actor.API, Actor.WORKER, Actor.HOUSEKEEPING
     assert by == {
         Event.SUBMIT: {api},
+        Event.SUBMIT_URL: {api},
         Event.REQUEST_UPLOAD: {api},
         Event.ACCEPT_UPLOAD: {api, housekeeping},
         Event.REFUSE_UPLOAD: {api, housekeeping},
