@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from imgflow.domain import WebhookEvent
+from imgflow.imaging.outputs import Output
+from imgflow.jobs.outputs import outputs_of
 from imgflow.models import Job, WebhookDelivery
 from imgflow.services import Services
 
@@ -42,8 +44,21 @@ async def job_fields(services: Services, job: Job, base_url: str) -> dict[str, A
         "sourceUrl": job.source_url,
         "source": await image(services, job.source_key, (*source, job.source_frames), base_url),
         "result": await image(services, job.result_key, (*result, job.result_frames), base_url),
+        "outputs": [await output_fields(services, output, base_url) for output in outputs_of(job)],
+        "skippedWidths": job.skipped_widths or [],
         "error": error,
     }
+
+
+async def output_fields(services: Services, output: Output, base_url: str) -> dict[str, Any]:
+    """One output as `Job.outputs` shows it; `image` null until it is stored."""
+    stored = output.image
+    image_fields = None
+    if stored is not None:
+        info = stored.info
+        described = (info.format.value, info.width, info.height, info.bytes, info.frames)
+        image_fields = await image(services, stored.key, described, base_url)
+    return {"name": output.name, "srcsetWidth": output.srcset_width, "image": image_fields}
 
 
 async def image(

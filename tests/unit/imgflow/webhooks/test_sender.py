@@ -18,6 +18,7 @@ from imgflow.domain import JobStatus, QueueName, WebhookEvent
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo
+from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output, StoredImage
 from imgflow.jobs import transitions
 from imgflow.models import Job, User, Webhook, WebhookDelivery, new_id, utcnow
 from imgflow.services import Services, open_services
@@ -27,6 +28,10 @@ from imgflow.webhooks.sender import Sender
 from tests.receiver import Receiver, running_receiver
 
 INFO = ImageInfo(ImageFormat.PNG, width=8, height=6, frames=1, bytes=100)
+
+
+def stored(key: str) -> list[Output]:
+    return [Output(DEFAULT_OUTPUT, image=StoredImage(key, INFO))]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +123,7 @@ async def test_an_ending_owes_its_owners_listening_endpoints(
         await session.commit()
     others = await hook(services, stranger, url, WebhookEvent.JOB_SUCCEEDED)
     job = await processing_job(services, owner)
-    assert await transitions.succeed(services, job.id, 1, "results/x.png", INFO)
+    assert await transitions.succeed(services, job.id, 1, stored("results/x.png"))
     [delivery] = await owed(services, succeeded.id)
     assert (delivery.event, delivery.job["id"], delivery.attempt) == ("JOB_SUCCEEDED", job.id, 1)
     for silent in (failed_only, disabled, others):
@@ -157,7 +162,7 @@ async def test_an_endpoint_failing_too_long_is_disabled_until_redelivered(
         )
         await session.commit()
     job = await processing_job(services, owner)
-    await transitions.succeed(services, job.id, 1, "results/x.png", INFO)
+    await transitions.succeed(services, job.id, 1, stored("results/x.png"))
     await drain(services)
     assert len(receiver.posted("/broken")) == 1, "disabled at once: the retry is not sent"
     disabled = await endpoints.get(services, owner, webhook.id)
@@ -165,7 +170,7 @@ async def test_an_endpoint_failing_too_long_is_disabled_until_redelivered(
     assert len(await owed(services, webhook.id)) == 1  # kept, not sent
     # A new ending owes nothing to a disabled endpoint.
     later = await processing_job(services, owner)
-    await transitions.succeed(services, later.id, 1, "results/y.png", INFO)
+    await transitions.succeed(services, later.id, 1, stored("results/y.png"))
     assert len(await owed(services, webhook.id)) == 1
 
     first = (await deliveries.page(services, owner, webhook.id, 10, None)).deliveries[-1]
