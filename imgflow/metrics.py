@@ -154,6 +154,12 @@ class Metrics:
             "could not be read; aggregate with max).",
             registry=registry,
         )
+        self.webhook_deliveries_pending = Gauge(
+            "imgflow_webhook_deliveries_pending",
+            "Webhook deliveries owed or waiting for a retry (API processes; NaN when the "
+            "database could not be read; aggregate with max).",
+            registry=registry,
+        )
 
     def _worker_metrics(self) -> None:
         self.busy_slots = Gauge(

@@ -25,6 +25,7 @@ from imgflow.jobs import housekeeping
 from imgflow.jobs import stats as admin
 from imgflow.models import utcnow
 from imgflow.services import Services
+from imgflow.webhooks import deliveries
 
 log = logging.getLogger(__name__)
 DEPTH_READ_TIMEOUT_SECONDS = 3.0
@@ -43,8 +44,9 @@ def metrics_route(*, queue_depth: bool) -> Route:
 
 
 async def refresh_queue_depth(services: Services) -> None:
-    """Queue depth, the oldest waiting job's age per queue and, while notifications are on,
-    the notification outbox's backlog: the figures alerts watch (deploy/prometheus)."""
+    """Queue depth, the oldest waiting job's age per queue, the webhook deliveries owed
+    and, while notifications are on, the notification outbox's backlog: the figures
+    alerts watch (deploy/prometheus)."""
     metrics = services.metrics
     try:
         async with asyncio.timeout(DEPTH_READ_TIMEOUT_SECONDS):
@@ -55,12 +57,15 @@ async def refresh_queue_depth(services: Services) -> None:
                 if services.notifier.announces
                 else None
             )
+            owed_deliveries = await deliveries.count_pending(services)
     except Exception as exc:
         log.warning("queue depth not read for /metrics: %r", exc)
         metrics.forget_queue_depth()
         metrics.notifications_pending.set(float("nan"))
+        metrics.webhook_deliveries_pending.set(float("nan"))
         return
     metrics.set_queue_depth({q: waiting[(q, JobStatus.QUEUED)] for q in QueueName})
     metrics.set_oldest_queued(oldest, utcnow())
+    metrics.webhook_deliveries_pending.set(owed_deliveries)
     if unannounced is not None:
         metrics.notifications_pending.set(unannounced)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 
 from imgflow.errors import ErrorCode, ImgflowError
@@ -19,6 +19,13 @@ from imgflow.webhooks import endpoints
 class DeliveryPage:
     deliveries: list[WebhookDelivery]
     has_next_page: bool
+
+
+async def count_pending(services: Services) -> int:
+    """Deliveries not yet accepted that will be tried again: owed or awaiting a retry."""
+    query = select(func.count()).where(col(WebhookDelivery.next_attempt_at).is_not(None))
+    async with services.sessions() as session:
+        return int((await session.exec(query)).one())
 
 
 async def page(

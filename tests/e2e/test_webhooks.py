@@ -83,6 +83,28 @@ async def test_deliveries_are_signed_and_carry_the_job(
     assert float(counted.group(1)) >= 1
 
 
+async def test_a_variant_jobs_delivery_lists_every_output(
+    user: Client, receiver: Receiver
+) -> None:
+    path = unique_path("outputs")
+    webhook = await create(user, receiver.url + path, ["JOB_SUCCEEDED"])
+    source = quadrants(640, 480)
+    job = await user.submit_outputs(
+        to_bytes(source, "PNG"),
+        variants=[{"name": "thumb", "operations": [{"resize": {"width": 100}}]}],
+        srcset={"widths": [320, 4000]},
+    )
+    assert (await finished(user, job["id"]))["status"] == "SUCCEEDED"
+    [delivery] = await wait_for(receiver, path, 1, 20)
+    shown = verified(delivery, webhook["secret"])["data"]["job"]
+    assert [o["name"] for o in shown["outputs"]] == ["thumb", "w320"]
+    assert shown["skippedWidths"] == [4000]
+    for output, width in zip(shown["outputs"], (100, 320), strict=True):
+        picture = open_bytes((await user.http.get(output["image"]["url"])).content)
+        assert picture.width == output["image"]["width"] == width
+        assert similarity(picture, source.resize(picture.size)) > 0.95
+
+
 async def test_a_failing_receiver_gets_the_third_try(user: Client, receiver: Receiver) -> None:
     path = unique_path("flaky")
     receiver.failures[path] = 2
