@@ -83,9 +83,7 @@ async def test_deliveries_are_signed_and_carry_the_job(
     assert float(counted.group(1)) >= 1
 
 
-async def test_a_variant_jobs_delivery_lists_every_output(
-    user: Client, receiver: Receiver
-) -> None:
+async def test_a_variant_jobs_delivery_lists_every_output(user: Client, receiver: Receiver) -> None:
     path = unique_path("outputs")
     webhook = await create(user, receiver.url + path, ["JOB_SUCCEEDED"])
     source = quadrants(640, 480)
