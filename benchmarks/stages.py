@@ -4,9 +4,10 @@ Take the profile while a load test runs (see benchmarks/README.md), e.g.
 
     py-spy record --pid PID --gil --nonblocking --format raw -o stacks.txt --duration 30
 
-then `python benchmarks/stages.py stacks.txt`. Each sampled stack counts once towards the
-first stage whose marker any of its frames contains, in the order of STAGES: the most
-specific first, so a database call made by a resolver counts as database, not GraphQL.
+then `python benchmarks/stages.py stacks.txt`. Each sampled stack counts once, towards the
+stage of its innermost frame that has a stage's marker: the library doing the work, so a
+database call made by a resolver counts as database, not GraphQL. The asyncio machinery
+counts only when no other frame has a marker.
 With `--gil` only the thread holding the GIL is sampled: Pillow's C work (which releases
 it) is not seen, which is what is wanted for the service's own cost.
 """
@@ -18,6 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+LOOP = "event loop"
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("image work (Pillow, codec)", ("PIL/", "workers/codec", "workers/transforms", "render (")),
     ("GraphQL parse + validate", ("graphql/language", "graphql/validation", "query_limits")),
@@ -29,15 +31,17 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("GraphQL execute", ("graphql/execution", "strawberry/")),
     ("HTTP + WebSocket", ("uvicorn/", "starlette/", "websockets/", "httptools", "h11/")),
     ("logging", ("logging/", "imgflow/logs")),
-    ("event loop", ("asyncio/",)),
+    (LOOP, ("asyncio/",)),
 )
 
 
 def stage_of(stack: str) -> str:
-    for name, markers in STAGES:
-        if any(marker in stack for marker in markers):
-            return name
-    return "other"
+    frames = stack.split(";")
+    for frame in reversed(frames):  # innermost first
+        for name, markers in STAGES:
+            if name != LOOP and any(marker in frame for marker in markers):
+                return name
+    return LOOP if "asyncio/" in stack else "other"
 
 
 def breakdown(lines: list[str]) -> Counter[str]:
