@@ -71,10 +71,14 @@ def load_test(args: argparse.Namespace) -> float:
     command += ["--concurrency", str(args.concurrency), "--jpeg", str(args.jpeg)]
     command += ["--png", str(args.png), "--json"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"overhead: the load test failed:\n{done.stdout[-2000:]}{done.stderr}")
-
-    overall = json.loads(done.stdout)["overall"]
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        raise SystemExit(f"overhead: the load test did not run:\n{done.stderr}") from None
+    overall = report["overall"]
+    if overall["succeeded"] != overall["jobs"]:
+        failed = overall["jobs"] - overall["succeeded"]
+        raise SystemExit(f"overhead: {failed} jobs failed: {report.get('failures')}")
     return float(overall["throughput"])
 
 

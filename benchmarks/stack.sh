@@ -37,6 +37,8 @@ wait_healthy() {
 }
 
 cd "$run"
+# Every load test registers a user of its own, from one address.
+export IMGFLOW_REGISTRATIONS_PER_HOUR=100000
 if [[ $mode == embedded ]]; then
     IMGFLOW_DATA_DIR=$run/data imgflow serve --port "$port" --concurrency "$concurrency" >serve.log 2>&1 &
     pids+=($!)
