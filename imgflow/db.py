@@ -50,6 +50,21 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+def autocommit_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions for work that is one statement (a guarded UPDATE, a read by key, one
+    INSERT): the statement is its own transaction, so no BEGIN before it and no
+    COMMIT or ROLLBACK after it, one round trip instead of three on PostgreSQL.
+    Never for two statements that must hold together.
+
+    SQLite has no round trips to save, and switching aiosqlite's isolation level on
+    checkout and back on checkin costs more than BEGIN/COMMIT (measured: 1.0 -> 1.5 ms
+    of CPU per guarded UPDATE), so there these are the ordinary sessions."""
+    if engine.dialect.name == "sqlite":
+        return session_factory(engine)
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(autocommit, class_=AsyncSession, expire_on_commit=False)
+
+
 async def ping_database(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
