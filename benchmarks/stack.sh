@@ -21,7 +21,36 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [[ -n ${database:-} ]]; then psql -q "$POSTGRES_URL" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true; fi
+    if [[ -n ${database:-} ]]; then
+        psql -q "$POSTGRES_URL" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
+        # Quorum queues are heavy: a shared RabbitMQ must not collect a set per run.
+        python - "$IMGFLOW_BROKER_URL" "$IMGFLOW_NAMESPACE" <<'PY' || true
+import asyncio
+import sys
+
+import aio_pika
+
+from imgflow.backends.broker.rabbitmq import DELAY_TIERS_SECONDS, Topology
+from imgflow.domain import QueueName
+
+
+async def delete(url: str, namespace: str) -> None:
+    names = Topology(namespace)
+    queues = [names.queue(queue) for queue in QueueName]
+    queues += [names.dead_queue, *(names.retry_queue(tier) for tier in DELAY_TIERS_SECONDS)]
+    exchanges = (names.jobs_exchange, names.dead_letter_exchange, names.retry_exchange)
+    connection = await aio_pika.connect(url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue)
+        for exchange in exchanges:
+            await channel.exchange_delete(exchange)
+
+
+asyncio.run(delete(sys.argv[1], sys.argv[2]))
+PY
+    fi
     rm -rf "$run"
 }
 trap cleanup EXIT
