@@ -68,6 +68,7 @@ class Job:
 class Run:
     threads: int
     wall_s: float
+    cpu_s: float  # the whole process's CPU (all threads) over the run
     job_ms: tuple[tuple[str, float], ...]  # (label, ms) per job
     output_bytes: int
     png_output_bytes: int
@@ -75,6 +76,10 @@ class Run:
     @property
     def jobs_per_s(self) -> float:
         return len(self.job_ms) / self.wall_s
+
+    @property
+    def cpu_ms_per_job(self) -> float:
+        return self.cpu_s * 1000 / len(self.job_ms)
 
 
 def to_operation(graphql_op: Mapping[str, Any]) -> Operation:
@@ -124,9 +129,9 @@ def run_once(jobs: Sequence[Job], threads: int, limits: ImageLimits) -> Run:
         return job.label, (time.perf_counter() - started) * 1000, data
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         results = list(pool.map(one, jobs))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     png_bytes = sum(
         len(data)
         for job, (_, _, data) in zip(jobs, results, strict=True)
@@ -135,6 +140,7 @@ def run_once(jobs: Sequence[Job], threads: int, limits: ImageLimits) -> Run:
     return Run(
         threads=threads,
         wall_s=wall,
+        cpu_s=cpu,
         job_ms=tuple((label, ms) for label, ms, _ in results),
         output_bytes=sum(len(data) for _, _, data in results),
         png_output_bytes=png_bytes,
@@ -171,6 +177,7 @@ def summarise(
         threads[str(count)] = {
             "jobs_per_s": round(statistics.median(run.jobs_per_s for run in group), 3),
             "runs_jobs_per_s": [round(run.jobs_per_s, 3) for run in group],
+            "cpu_ms_per_job": round(statistics.median(run.cpu_ms_per_job for run in group), 1),
             "op_median_ms": {
                 label: round(statistics.median(values), 1) for label, values in samples.items()
             },
@@ -211,7 +218,10 @@ def render_text(summary: Mapping[str, Any]) -> str:
     ]
     for count, data in threads.items():
         runs = ", ".join(f"{value:.2f}" for value in data["runs_jobs_per_s"])
-        lines.append(f"{count} thread(s): {data['jobs_per_s']:.2f} jobs/s median  ({runs})")
+        lines.append(
+            f"{count} thread(s): {data['jobs_per_s']:.2f} jobs/s median  ({runs}), "
+            f"CPU {data['cpu_ms_per_job']:.1f} ms per job"
+        )
     labels = next(iter(threads.values()))["op_median_ms"].keys()
     header = "".join(f"{f'{count} thr ms':>12}" for count in threads)
     lines += ["", f"{'median per job':<20}{header}"]

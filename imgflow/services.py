@@ -14,7 +14,7 @@ from imgflow.backends.counters import Counters, open_counters
 from imgflow.backends.events import Events, open_events
 from imgflow.backends.notifier import Notifier, NullNotifier, open_notifier
 from imgflow.backends.storage import Storage, open_storage
-from imgflow.db import SessionFactory, create_engine, session_factory
+from imgflow.db import SessionFactory, autocommit_factory, create_engine, session_factory
 from imgflow.domain import SystemStats
 from imgflow.imaging.leash import configure_pillow
 from imgflow.metrics import Metrics
@@ -34,6 +34,9 @@ class Services:
     """Bounded pool for Pillow work: decode, transform, encode, and ingest probes."""
     notifier: Notifier = field(default_factory=NullNotifier)
     """Completion notifications; the null notifier when no SNS topic is configured."""
+    autocommit: SessionFactory = field(kw_only=True)
+    """Sessions for one statement each (imgflow.db.autocommit_factory): the hot paths'
+    reads by key and guarded UPDATEs."""
     counters: Counters = field(kw_only=True)
     """Counts for the per-user limits (imgflow.accounts.quotas)."""
     metrics: Metrics = field(kw_only=True)
@@ -73,6 +76,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         events,
         pool,
         notifier,
+        autocommit=autocommit_factory(engine),
         counters=counters,
         metrics=Metrics(settings.metrics_max_operation_names),
     )

@@ -73,7 +73,7 @@ async def active_jobs(services: Services, owner_id: str) -> int:
         .select_from(Job)
         .where(Job.owner_id == owner_id, col(Job.status).in_(ACTIVE_STATUSES))
     )
-    async with services.sessions() as session:
+    async with services.autocommit() as session:
         return int((await session.exec(query)).one())
 
 

@@ -229,7 +229,7 @@ def new_job(
 
 
 async def record(services: Services, job: Job) -> None:
-    async with services.sessions() as session:
+    async with services.autocommit() as session:  # one INSERT
         session.add(job)
         await session.commit()
 
@@ -256,7 +256,7 @@ async def get_job(services: Services, owner_id: str, job_id: str) -> Job:
 
 async def load(services: Services, job_id: str) -> Job | None:
     """Any job by id, whoever owns it: for internal callers only."""
-    async with services.sessions() as session:
+    async with services.autocommit() as session:
         return await session.get(Job, job_id)
 
 

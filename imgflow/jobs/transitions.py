@@ -43,8 +43,16 @@ async def _move(
         # announce the history.
         values["notified_at"] = None if services.notifier.announces else fence.now
     guard = lifecycle.allowed(event, fence)
-    statement = update(Job).where(col(Job.id) == job_id, guard).values(**values).returning(Job)
-    async with services.sessions() as session:
+    statement = (
+        update(Job)
+        .where(col(Job.id) == job_id, guard)
+        .values(**values)
+        .returning(Job)
+        # A fresh session holds no Job to bring up to date: the RETURNING row is the job.
+        # (The default, "auto", evaluates the WHERE clause in Python for nothing.)
+        .execution_options(synchronize_session=False)
+    )
+    async with services.autocommit() as session:
         job = (await session.scalars(statement)).one_or_none()
         if job is not None and job.status.is_terminal:
             await webhook_outbox.owe_deliveries(

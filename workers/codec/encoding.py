@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,15 @@ benchmarks/raw_baseline.py on the load test's mix (bench photo_1mp.jpg + photo_2
 2 threads, 100 jobs x 3): level 6 11.65 jobs/s, level 3 24.26 (2.08x) for +9.9% PNG
 bytes, level 1 28.78 (2.47x) for +15.7%. Level 3 buys most of the speed for little
 size; clients who want smaller files can re-compress offline."""
+PNG_ZLIB_STRATEGY = zlib.Z_RLE
+"""After PNG's per-row filters a photo's bytes are mostly runs and small values, which
+run-length matching finds as well as zlib's default search, far faster. Measured on
+the load test's PNG outputs (bench photo_2mp.png, photo_1mp.jpg -> PNG, level 3, CPU of
+one encode): 207 -> 124 ms for 2,295,236 -> 2,075,595 bytes (-9.6%), 70 -> 45 ms for
+931,603 -> 863,906 (-7.3%). Over the shared corpus's PNGs and JPEGs written as PNG:
+-35% CPU, -3.2% bytes in all; the worst single images grow (a 320x240 photo +19%,
+a 12 MP phone photo +14%, a 41-frame APNG +15%), graphics with flat areas shrink
+(up to -55%)."""
 TIFF_COMPRESSION = "tiff_adobe_deflate"
 
 _MAX_SIDES = {ImageFormat.WEBP: 16_383, ImageFormat.JPEG: 65_500}
@@ -116,7 +126,11 @@ def _format_params(
     if fmt is ImageFormat.AVIF:
         return {"quality": quality or AVIF_QUALITY, "speed": AVIF_SPEED, **profile}
     if fmt is ImageFormat.PNG:
-        return {"compress_level": png_compress_level, **profile}
+        return {
+            "compress_level": png_compress_level,
+            "compress_type": PNG_ZLIB_STRATEGY,
+            **profile,
+        }
     if fmt is ImageFormat.TIFF:
         return {"compression": TIFF_COMPRESSION, **profile}
     return {}
