@@ -39,7 +39,6 @@ from tests.imaging import (
 )
 from workers import codec
 from workers.pipeline import Rendered, render, shrink_target
-from workers.transforms.geometry import fitted_size
 
 LIMITS = ImageLimits()
 
@@ -211,7 +210,7 @@ def test_shrink_on_load_never_changes_the_result_size(orientation: int, op: Oper
     assert drafted.size == (1601, 1203)
     assert drafted.frames[0].width < 1601  # libjpeg really decoded at a reduced scale
     rendered = render(data, [op, Convert(ImageFormat.PNG)], LIMITS)
-    expected = fitted_size(upright.size, op) if isinstance(op, Resize) else (99, 77)
+    expected = op.planned_size(upright.size) if isinstance(op, Resize) else (99, 77)
     assert (rendered.info.width, rendered.info.height) == expected
     full = upright.resize(expected, Image.Resampling.LANCZOS)
     assert similarity(_open(rendered), full) > 0.98
