@@ -52,7 +52,7 @@ def render(
     fmt, quality = output_format(operations, decoded.format)
     frames = decoded.frames[: kept_frames(decoded.format, len(decoded.frames), fmt)]
     steps = _pin_drafted_resize(steps, decoded, frames[0])
-    results = [_apply_all(frame, steps, deadline) for frame in frames]
+    results = _apply_all(frames, steps, deadline)
     deadline.check("encoding")
     out = encode(
         results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
@@ -137,8 +137,15 @@ def _pin_drafted_resize(
     return [ForceResize(width, height), *steps[1:]]
 
 
-def _apply_all(frame: Image.Image, steps: Sequence[Operation], deadline: Deadline) -> Image.Image:
+def _apply_all(
+    frames: Sequence[Image.Image], steps: Sequence[Operation], deadline: Deadline
+) -> list[Image.Image]:
+    """Each step on every frame in turn; a step's picture-dependent choices (a smart
+    crop's window, a trim's box) are settled on the first frame, so an animation's
+    frames stay aligned."""
+    results = list(frames)
     for step in steps:
         deadline.check(step.name)
-        frame = transforms.apply(frame, step)
-    return frame
+        settled = step.settle(results[0])
+        results = [transforms.apply(frame, settled) for frame in results]
+    return results

@@ -111,6 +111,12 @@ class Step:
         INVALID_OPERATION when it cannot apply to a frame of that size."""
         return size
 
+    def settle(self, first: Image.Image) -> Step:
+        """This step with its choices that depend on the picture (where a smart crop
+        goes, what a trim cuts) made on the first frame, so every frame of an animation
+        gets the same; most steps choose nothing and return themselves."""
+        return self
+
     def apply(self, frame: Image.Image) -> Image.Image:
         """This step on one RGB, RGBA, L or LA frame, producing `planned_size`; frames
         are immutable, so a step that changes nothing may return its input."""

@@ -96,6 +96,15 @@ class Fill(Step):
     def planned_size(self, size: Size) -> Size:
         return self.width, self.height
 
+    def settle(self, first: Image.Image) -> Step:
+        """A content gravity becomes the FOCUS point at the middle of the window it
+        chose on the first frame: the same window for every frame."""
+        if self.gravity in _COMPASS or self.gravity is Gravity.FOCUS:
+            return self
+        left, top, right, bottom = self.source_box(first)
+        across, down = (left + right) / 2 / first.width, (top + bottom) / 2 / first.height
+        return Fill(self.width, self.height, Gravity.FOCUS, across, down)
+
     def apply(self, frame: Image.Image) -> Image.Image:
         from PIL import Image
 
