@@ -3,62 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 from imgflow.domain import QueueName
 from imgflow.imaging.ops.resize import REDUCING_GAP
+from imgflow.imaging.placement import COMPASS, Gravity
 from imgflow.imaging.step import Flag, Size, Step, bad_input, param, side
 
 if TYPE_CHECKING:
     from PIL import Image
 
 Box = tuple[float, float, float, float]
-
-
-class Gravity(StrEnum):
-    """Which part of the picture a fill keeps."""
-
-    CENTER = "CENTER"
-    """The middle."""
-    NORTH = "NORTH"
-    """The top edge, centred across."""
-    NORTH_EAST = "NORTH_EAST"
-    """The top right corner."""
-    EAST = "EAST"
-    """The right edge, centred down."""
-    SOUTH_EAST = "SOUTH_EAST"
-    """The bottom right corner."""
-    SOUTH = "SOUTH"
-    """The bottom edge, centred across."""
-    SOUTH_WEST = "SOUTH_WEST"
-    """The bottom left corner."""
-    WEST = "WEST"
-    """The left edge, centred down."""
-    NORTH_WEST = "NORTH_WEST"
-    """The top left corner."""
-    ATTENTION = "ATTENTION"
-    """The most salient region: edges, saturated colour and skin tones (as libvips)."""
-    ENTROPY = "ENTROPY"
-    """The region with the most information (histogram entropy, as libvips)."""
-    FACES = "FACES"
-    """The detected faces; ATTENTION when none is found."""
-    FOCUS = "FOCUS"
-    """The point (focusX, focusY), kept in frame and as near the middle as it can be."""
-
-
-# Where each compass gravity puts the crop: 0 = left/top, 0.5 = middle, 1 = right/bottom.
-_COMPASS = {
-    Gravity.CENTER: (0.5, 0.5),
-    Gravity.NORTH: (0.5, 0.0),
-    Gravity.NORTH_EAST: (1.0, 0.0),
-    Gravity.EAST: (1.0, 0.5),
-    Gravity.SOUTH_EAST: (1.0, 1.0),
-    Gravity.SOUTH: (0.5, 1.0),
-    Gravity.SOUTH_WEST: (0.0, 1.0),
-    Gravity.WEST: (0.0, 0.5),
-    Gravity.NORTH_WEST: (0.0, 0.0),
-}
 
 
 @dataclass(frozen=True)
@@ -99,7 +54,7 @@ class Fill(Step):
     def settle(self, first: Image.Image) -> Step:
         """A content gravity becomes the FOCUS point at the middle of the window it
         chose on the first frame: the same window for every frame."""
-        if self.gravity in _COMPASS or self.gravity is Gravity.FOCUS:
+        if self.gravity in COMPASS or self.gravity is Gravity.FOCUS:
             return self
         left, top, right, bottom = self.source_box(first)
         across, down = (left + right) / 2 / first.width, (top + bottom) / 2 / first.height
@@ -117,8 +72,8 @@ class Fill(Step):
         width, height = frame.size
         scale = max(self.width / width, self.height / height)
         window = (min(width, self.width / scale), min(height, self.height / scale))
-        if self.gravity in _COMPASS:
-            across, down = _COMPASS[self.gravity]
+        if self.gravity in COMPASS:
+            across, down = COMPASS[self.gravity]
             left, top = (width - window[0]) * across, (height - window[1]) * down
         elif self.gravity is Gravity.FOCUS:
             assert self.focus_x is not None  # check() saw to it

@@ -13,7 +13,7 @@ from imgflow.cli import build_parser
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.operations import operation_from_dict, operation_to_dict
 from imgflow.imaging.registry import STEPS, step_from_dict
-from imgflow.imaging.step import Step, graphql_name
+from imgflow.imaging.step import Step, graphql_name, snake_name
 from imgflow.web.live.steps import with_steps
 from resolvers.schema import schema
 
@@ -27,11 +27,21 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "grayscale": {},
     "blur": {"radius": 1.5},
     "sharpen": {"radius": 1.0, "percent": 90, "threshold": 2},
+    "fill": {"width": 30, "height": 20, "gravity": "FOCUS", "focusX": 0.25, "focusY": 1.0},
+    "pad": {"width": 30, "height": 20, "background": "#102030"},
+    "trim": {"threshold": 5},
+    "adjust": {"brightness": 1.5, "gamma": 0.8},
+    "text": {"text": "hi", "gravity": "NORTH", "size": 12},
 }
 
 
 def example(cls: type[Step]) -> Step:
-    return step_from_dict({"op": cls.name, **EXAMPLES.get(cls.name, {})})
+    values = {snake_name(key): value for key, value in EXAMPLES[cls.name].items()}
+    return step_from_dict({"op": cls.name, **values})
+
+
+def test_every_operation_has_an_example() -> None:
+    assert {cls.name for cls in STEPS} <= set(EXAMPLES)
 
 
 @pytest.mark.parametrize("cls", [cls for cls in STEPS if cls.name in EXAMPLES], ids=str)
@@ -64,7 +74,7 @@ def test_every_operation_has_a_client_flag(tmp_path: Path) -> None:
     for cls in STEPS:
         flag = "--" + cls.name.replace("_", "-")
         values = EXAMPLES.get(cls.name, {})
-        text = ",".join(f"{graphql_name(key)}={value}" for key, value in values.items())
+        text = ",".join(f"{key}={value}" for key, value in values.items())
         args = [flag] if not dataclasses.fields(cls) else [flag, text]
         if cls.flag and cls.flag.parse:  # its own form; the default form is tested below
             continue
