@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -14,10 +14,12 @@ from PIL import Image
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import Convert, ForceResize, Operation, Resize
+from imgflow.imaging.ops.metadata import kept_metadata
 from imgflow.imaging.planning import check_plan, kept_frames, output_format
 from imgflow.imaging.sizes import Size, output_size
 from workers import transforms
 from workers.codec import Decoded, Header, decode, encode, frame_count
+from workers.codec.metadata import metadata_params
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,14 @@ def render(
     operations: Sequence[Operation],
     limits: ImageLimits,
     deadline: Deadline | None = None,
+    sources: Mapping[str, bytes] | None = None,
 ) -> Rendered:
     """Decode `data`, apply `operations` to every frame in order, encode the result.
 
     The output format is the last `Convert`'s, else the source's. Raises `ImgflowError`
     for a bad source, a crop outside the image, a result over `limits`, or work still
     going at `deadline` (by default `limits.job_time_limit_seconds` from now).
+    `sources`: the encoded pictures the steps' `sources()` name (an overlay's image).
     """
     deadline = deadline or Deadline(limits.job_time_limit_seconds)
     steps: list[Operation] = [op for op in operations if not isinstance(op, Convert)]
@@ -52,10 +56,21 @@ def render(
     fmt, quality = output_format(operations, decoded.format)
     frames = decoded.frames[: kept_frames(decoded.format, len(decoded.frames), fmt)]
     steps = _pin_drafted_resize(steps, decoded, frames[0])
+    if sources:
+        pictures = {key: decode(value, limits).frames[0] for key, value in sources.items()}
+        steps = [step.with_sources(pictures) for step in steps]
     results = _apply_all(frames, steps, deadline)
     deadline.check("encoding")
+    kept = metadata_params(fmt, decoded.metadata, kept_metadata(operations))
     out = encode(
-        results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
+        results,
+        decoded.durations,
+        decoded.loop,
+        fmt,
+        quality,
+        decoded.icc,
+        deadline=deadline,
+        metadata=kept,
     )
     written = frame_count(out) if len(results) > 1 else 1
     width, height = results[0].size
@@ -63,7 +78,11 @@ def render(
 
 
 async def render_in(
-    pool: Executor, data: bytes, operations: Sequence[Operation], limits: ImageLimits
+    pool: Executor,
+    data: bytes,
+    operations: Sequence[Operation],
+    limits: ImageLimits,
+    sources: Mapping[str, bytes] | None = None,
 ) -> Rendered:
     """`render` on a pool thread, given up on once the job's time limit has passed.
 
@@ -79,7 +98,7 @@ async def render_in(
     def run() -> Rendered:
         deadline = Deadline(limits.job_time_limit_seconds)
         loop.call_soon_threadsafe(_resolve, started, deadline)
-        return render(data, operations, limits, deadline)
+        return render(data, operations, limits, deadline, sources)
 
     work = loop.run_in_executor(pool, run)
     try:

@@ -27,7 +27,7 @@ from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.imaging.operations import pipeline_from_json
 from imgflow.jobs import records as jobs
-from imgflow.jobs import transitions
+from imgflow.jobs import sources, transitions
 from imgflow.models import Job
 from imgflow.services import Services
 from workers.pipeline import render_in
@@ -154,10 +154,11 @@ class Worker:
         self.faults.trip("storage_get")
         source = await services.storage.get(job.source_key)
         operations = pipeline_from_json(job.operations)
+        pictures = await sources.read(services, job.owner_id, operations)
         # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow is
         # mid-step: the job fails and this slot takes the next message.
         rendered = await render_in(
-            services.image_pool, source, operations, services.settings.image_limits
+            services.image_pool, source, operations, services.settings.image_limits, pictures
         )
         key = result_key(job.id, rendered.info.format)
         await services.storage.put(key, rendered.data, rendered.info.format.mime_type)

@@ -111,6 +111,15 @@ class Step:
         INVALID_OPERATION when it cannot apply to a frame of that size."""
         return size
 
+    def sources(self) -> tuple[str, ...]:
+        """Ids of the owner's jobs whose default results this step reads (an overlay's
+        image): checked at submission, fetched by the worker before rendering."""
+        return ()
+
+    def with_sources(self, pictures: Mapping[str, Image.Image]) -> Step:
+        """This step holding the decoded pictures of its `sources()`."""
+        return self
+
     def settle(self, first: Image.Image) -> Step:
         """This step with its choices that depend on the picture (where a smart crop
         goes, what a trim cuts) made on the first frame, so every frame of an animation

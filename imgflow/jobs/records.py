@@ -26,7 +26,7 @@ from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.ingest import check_pipeline, probe
 from imgflow.imaging.operations import Operation, pipeline_to_json
 from imgflow.imaging.routing import route
-from imgflow.jobs import cursors, lifecycle, transitions
+from imgflow.jobs import cursors, lifecycle, sources, transitions
 from imgflow.jobs.lifecycle import Event
 from imgflow.models import IDEMPOTENCY_KEY_MAX, Job, new_id, utcnow
 from imgflow.services import Services
@@ -68,6 +68,7 @@ async def submit(
             return existing
     await quotas.check_active_jobs(services, owner_id)
     check_operations(operations, services.settings.max_operations)
+    await sources.check(services, owner_id, operations)
     info = await inspect_source(services, data, operations)
     job = new_job(owner_id, operations, info=info, idempotency_key=idempotency_key)
     winner = await store_and_record(services, job, data, info.format.mime_type)

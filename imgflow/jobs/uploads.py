@@ -16,7 +16,7 @@ from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.operations import Operation, pipeline_from_json
 from imgflow.jobs import records as jobs
-from imgflow.jobs import transitions
+from imgflow.jobs import sources, transitions
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
 
@@ -51,6 +51,7 @@ async def request_upload(
             )
     settings = services.settings
     jobs.check_operations(operations, settings.max_operations)
+    await sources.check(services, owner_id, operations)
     await quotas.check_active_jobs(services, owner_id)
     job = jobs.new_job(owner_id, operations, info=None)
     ttl = settings.upload_ttl_seconds

@@ -96,3 +96,58 @@ async def test_adjust_darkens_and_greys(client: Client) -> None:
     assert abs(red - green) <= 2
     assert abs(green - blue) <= 2
     assert 45 <= red <= 70  # the grey of (200, 100, 50) is about 115; halved
+
+
+async def test_overlay_places_a_logo_from_an_earlier_job(client: Client) -> None:
+    logo = Image.new("RGBA", (40, 20), (220, 30, 30, 255))
+    logo.paste((0, 0, 0, 0), (20, 0, 40, 20))  # its right half is transparent
+    logo_job = await client.submit(encode(logo, "PNG"), [{"convert": {"format": "PNG"}}])
+    assert (await client.watch(logo_job["id"]))[-1]["status"] == "SUCCEEDED"
+
+    ground = Image.new("RGB", (200, 100), (40, 40, 40))
+    overlay = {"overlay": {"image": logo_job["id"], "gravity": "SOUTH_EAST", "margin": 10}}
+    image = (await result_of(client, encode(ground, "PNG"), [overlay])).convert("RGB")
+    assert (
+        similarity(image.crop((150, 70, 170, 90)), Image.new("RGB", (20, 20), (220, 30, 30))) > 0.99
+    )
+    assert (
+        similarity(image.crop((170, 70, 190, 90)), Image.new("RGB", (20, 20), (40, 40, 40))) > 0.99
+    )
+
+
+async def test_another_users_job_cannot_be_overlaid(client: Client, other_client: Client) -> None:
+    theirs = await other_client.submit(
+        encode(Image.new("RGB", (8, 8)), "PNG"), [{"grayscale": True}]
+    )
+    assert (await other_client.watch(theirs["id"]))[-1]["status"] == "SUCCEEDED"
+    for job_id in (theirs["id"], "no-such-job"):
+        overlay = {"overlay": {"image": job_id}}
+        with pytest.raises(GraphQLErrors) as caught:
+            await client.submit(encode(Image.new("RGB", (50, 50)), "PNG"), [overlay])
+        assert caught.value.codes == ["NOT_FOUND"]
+
+
+async def test_text_is_written_over_the_picture(client: Client) -> None:
+    ground = Image.new("RGB", (300, 100), (0, 0, 80))
+    text = {
+        "text": {
+            "text": "█████",
+            "gravity": "NORTH_WEST",
+            "size": 40,
+            "color": "#ffff00",
+            "opacity": 1,
+            "margin": 0,
+        }
+    }
+    image = (await result_of(client, encode(ground, "PNG"), [text])).convert("RGB")
+    assert similarity(image.crop((5, 5, 60, 30)), Image.new("RGB", (55, 25), (255, 255, 0))) > 0.9
+    assert (
+        similarity(image.crop((200, 50, 300, 100)), Image.new("RGB", (100, 50), (0, 0, 80))) > 0.99
+    )
+
+
+async def test_trim_cuts_the_border(client: Client) -> None:
+    framed = Image.new("RGB", (120, 90), (255, 255, 255))
+    framed.paste((30, 120, 30), (20, 30, 80, 70))
+    image = await result_of(client, encode(framed, "PNG"), [{"trim": {}}])
+    assert image.size == (60, 40)

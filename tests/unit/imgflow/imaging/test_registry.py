@@ -32,6 +32,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "trim": {"threshold": 5},
     "adjust": {"brightness": 1.5, "gamma": 0.8},
     "text": {"text": "hi", "gravity": "NORTH", "size": 12},
+    "overlay": {"image": "0f3c", "gravity": "WEST", "opacity": 0.5},
 }
 
 
