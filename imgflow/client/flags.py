@@ -33,6 +33,7 @@ class OperationFlag:
     metavar: str | None  # None: a switch that takes no value
     help: str
     parse: Callable[[str], Operation]
+    optional: bool = False  # every field has a default: the value may be left out
 
 
 def _operation(cls: type[Step], text: str) -> Operation:
@@ -52,7 +53,12 @@ def _flag(cls: type[Step]) -> OperationFlag:
         declared.metavar if declared else metavar,
         declared.help if declared else (cls.__doc__ or cls.label).strip(),
         partial(_operation, cls),
+        optional=bool(fields) and not any(_required(field) for field in dataclasses.fields(cls)),
     )
+
+
+def _required(field: dataclasses.Field[Any]) -> bool:
+    return field.default is dataclasses.MISSING
 
 
 FLAGS = tuple(_flag(cls) for cls in STEPS)
@@ -87,6 +93,9 @@ def add_operation_flags(parser: argparse.ArgumentParser) -> None:
                 help=flag.help,
             )
         else:
+            # All fields optional: `--trim` alone is the step with its defaults (argparse
+            # runs a string const through `type` too).
+            optional: dict[str, Any] = {"nargs": "?", "const": ""} if flag.optional else {}
             group.add_argument(
                 flag.option,
                 action=AppendOperation,
@@ -94,4 +103,5 @@ def add_operation_flags(parser: argparse.ArgumentParser) -> None:
                 type=flag.parse,
                 metavar=flag.metavar,
                 help=flag.help,
+                **optional,
             )

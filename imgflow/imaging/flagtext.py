@@ -84,10 +84,12 @@ def fields_text(cls: type[Step], text: str) -> dict[str, Any]:
     names = list(hints)
     values: dict[str, Any] = {}
     parts = [part for part in text.split(",") if part.strip()] if text.strip() else []
+    named = False
     for position, part in enumerate(parts):
         key, equals, value = part.partition("=")
+        named = named or bool(equals)
         if not equals:
-            if values or position >= len(names):  # positional values come first
+            if named or position >= len(names):  # positional values come first
                 raise fail(f"expected {', '.join(names)} in order, or name=value, got {text!r}")
             key, value = names[position], part
         key = key.strip()

@@ -3,6 +3,7 @@ GraphQL by a real client, run by the real worker, the downloaded picture judged.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,15 @@ async def test_trim_cuts_the_border(client: Client) -> None:
     framed.paste((30, 120, 30), (20, 30, 80, 70))
     image = await result_of(client, encode(framed, "PNG"), [{"trim": {}}])
     assert image.size == (60, 40)
+
+
+async def test_metadata_copyright_keeps_the_credit_and_drops_the_location(client: Client) -> None:
+    exif = Image.Exif()
+    exif[0x013B], exif[0x8298] = "Ada", "(c) Ada 2026"
+    exif.get_ifd(0x8825)[1] = "N"
+    photo = io.BytesIO()
+    Image.new("RGB", (32, 32), (90, 120, 150)).save(photo, "JPEG", exif=exif.tobytes())
+    kept = await result_of(client, photo.getvalue(), [{"metadata": {"keep": "COPYRIGHT"}}])
+    assert dict(kept.getexif()) == {0x013B: "Ada", 0x8298: "(c) Ada 2026"}
+    stripped = await result_of(client, photo.getvalue(), [{"grayscale": True}])
+    assert len(stripped.getexif()) == 0

@@ -33,6 +33,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "adjust": {"brightness": 1.5, "gamma": 0.8},
     "text": {"text": "hi", "gravity": "NORTH", "size": 12},
     "overlay": {"image": "0f3c", "gravity": "WEST", "opacity": 0.5},
+    "metadata": {"keep": "COPYRIGHT"},
 }
 
 
@@ -95,3 +96,35 @@ def test_an_unknown_operation_or_value_is_bad_input() -> None:
         with pytest.raises(ImgflowError) as error:
             step_from_dict(data)
         assert error.value.code is ErrorCode.BAD_USER_INPUT
+
+
+def test_a_flag_whose_fields_all_have_defaults_may_stand_alone(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not read by the parser")
+    flags = ["--trim", "--adjust", "gamma=2", "--trim", "3", "--fill", "40,30,faces"]
+    parsed = build_parser().parse_args(["submit", str(photo), *flags]).operations
+    assert parsed == [
+        {"trim": {}},
+        {"adjust": {"gamma": 2.0}},
+        {"trim": {"threshold": 3}},
+        {"fill": {"width": 40, "height": 30, "gravity": "FACES"}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--fill", "40"], "missing height"),
+        (["--fill", "40,30,sideways"], "gravity must be one of center"),
+        (["--adjust", "hue=2"], "unknown field 'hue'"),
+        (["--pad", "a,b"], "width must be a whole number"),
+    ],
+)
+def test_bad_default_form_flags_are_usage_errors(
+    tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not read by the parser")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["submit", str(photo), *flags])
+    assert message in capsys.readouterr().err
