@@ -53,6 +53,8 @@ class Overlay(Step):
 
     def with_sources(self, pictures: Mapping[str, Image.Image]) -> Step:
         held = dataclasses.replace(self)
+        # Held beside the fields, not in one: the picture is no part of the spec (never
+        # in JSON, GraphQL or equality), only what the worker fetched for it.
         object.__setattr__(held, "_picture", pictures[self.image])
         return held
 
