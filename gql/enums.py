@@ -24,6 +24,6 @@ for _step in STEPS:
     for _hint in field_types(_step).values():
         _enum = enum_type(_hint)
         if _enum is not None and not hasattr(_enum, "__strawberry_definition__"):
-            strawberry.enum(_enum, description=(_enum.__doc__ or "").strip() or None)
+            strawberry.enum(_enum, description=" ".join((_enum.__doc__ or "").split()) or None)
 
 __all__ = ["FlipDirection", "ImageFormat", "JobStatus", "QueueName"]

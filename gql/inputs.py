@@ -9,6 +9,7 @@ fields is a `Boolean` member that must be `true` (`grayscale: true`).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -36,7 +37,12 @@ def _input_type(cls: type[Step]) -> type:
         namespace[field.name] = strawberry.field(**options)
     name = graphql_name(cls.name)
     created = type(f"{name[0].upper()}{name[1:]}Input", (), namespace)
-    return strawberry.input(created, description=(cls.__doc__ or "").strip() or None)
+    return strawberry.input(created, description=described(cls))
+
+
+def described(cls: type) -> str | None:
+    """A docstring as a one-paragraph description (GraphiQL shows it as written)."""
+    return " ".join(inspect.cleandoc(cls.__doc__ or "").split()) or None
 
 
 def _member_type(cls: type[Step]) -> Any:
