@@ -111,6 +111,11 @@ class Step:
         INVALID_OPERATION when it cannot apply to a frame of that size."""
         return size
 
+    def scaled_source(self, size: Size) -> Size | None:
+        """As a pipeline's first step, the size below which its source is not needed (a
+        JPEG may then be decoded near it); None when it needs every pixel."""
+        return None
+
     def sources(self) -> tuple[str, ...]:
         """Ids of the owner's jobs whose default results this step reads (an overlay's
         image): checked at submission, fetched by the worker before rendering."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -47,6 +48,11 @@ class Fill(Step):
             raise bad_input("fill with gravity FOCUS needs focusX and focusY (0-1)")
         if self.gravity is not Gravity.FOCUS and focus_given:
             raise bad_input("fill.focusX and fill.focusY apply only with gravity FOCUS")
+
+    def scaled_source(self, size: Size) -> Size | None:
+        """The source scaled to cover the box: all a fill keeps."""
+        scale = max(self.width / size[0], self.height / size[1])
+        return math.ceil(size[0] * scale), math.ceil(size[1] * scale)
 
     def planned_size(self, size: Size) -> Size:
         return self.width, self.height

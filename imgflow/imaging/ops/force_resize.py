@@ -34,6 +34,9 @@ class ForceResize(Step):
     width: int = side(initial=800)
     height: int = side(initial=600)
 
+    def scaled_source(self, size: Size) -> Size | None:
+        return self.planned_size(size)
+
     def planned_size(self, size: Size) -> Size:
         return self.width, self.height
 

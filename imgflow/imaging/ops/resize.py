@@ -43,6 +43,9 @@ class Resize(Step):
         if self.width is None and self.height is None:
             raise bad_input("resize needs a width, a height, or both")
 
+    def scaled_source(self, size: Size) -> Size | None:
+        return self.planned_size(size)
+
     def planned_size(self, size: Size) -> Size:
         return fitted_size(size, self.width, self.height)
 
