@@ -164,3 +164,18 @@ async def test_metadata_copyright_keeps_the_credit_and_drops_the_location(client
     assert dict(kept.getexif()) == {0x013B: "Ada", 0x8298: "(c) Ada 2026"}
     stripped = await result_of(client, photo.getvalue(), [{"grayscale": True}])
     assert len(stripped.getexif()) == 0
+
+
+async def test_a_direct_upload_cannot_overlay_another_users_job(
+    client: Client, other_client: Client
+) -> None:
+    theirs = await other_client.submit(
+        encode(Image.new("RGB", (8, 8)), "PNG"), [{"grayscale": True}]
+    )
+    assert (await other_client.watch(theirs["id"]))[-1]["status"] == "SUCCEEDED"
+    request = """mutation($ops: [OperationInput!]!) {
+      requestUpload(filename: "a.png", contentType: "image/png", operations: $ops) { url }
+    }"""
+    with pytest.raises(GraphQLErrors) as caught:
+        await client.execute(request, {"ops": [{"overlay": {"image": theirs["id"]}}]})
+    assert caught.value.codes == ["NOT_FOUND"]
