@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.ops.pad import colour_value
 from imgflow.imaging.placement import Gravity, check_compass, position, stamp_on
 from imgflow.imaging.step import Flag, Step, bad_input, param
@@ -52,7 +53,16 @@ class Text(Step):
 
         font = _font(self.size)
         left, top, right, bottom = (round(edge) for edge in font.getbbox(self.text))
-        stamp = Image.new("RGBA", (max(1, right - left), max(1, bottom - top)), (0, 0, 0, 0))
+        width, height = max(1, right - left), max(1, bottom - top)
+        # Measured before anything is drawn: a long text in a big size would otherwise
+        # rasterise far more pixels than the picture has.
+        if width > frame.width - 2 * self.margin or height > frame.height - 2 * self.margin:
+            raise ImgflowError(
+                ErrorCode.INVALID_OPERATION,
+                f"text: {width}x{height} px of text does not fit inside a {self.margin} px "
+                f"margin on a {frame.width}x{frame.height} image; use a smaller size",
+            )
+        stamp = Image.new("RGBA", (width, height), (0, 0, 0, 0))
         ImageDraw.Draw(stamp).text(
             (-left, -top), self.text, font=font, fill=colour_value(self.color, "text.color")
         )

@@ -38,8 +38,12 @@ def test_the_text_goes_where_the_gravity_says(gravity: Gravity, where: object) -
 
 def test_colour_and_opacity_blend_over_the_picture() -> None:
     ground = Image.new("RGB", (200, 80), NAVY)
-    solid = pixels(Text("█", Gravity.CENTER, size=60, color="#ff0000", opacity=1).apply(ground))
-    half = pixels(Text("█", Gravity.CENTER, size=60, color="#ff0000", opacity=0.5).apply(ground))
+    solid = pixels(
+        Text("█", Gravity.CENTER, size=60, color="#ff0000", opacity=1, margin=0).apply(ground)
+    )
+    half = pixels(
+        Text("█", Gravity.CENTER, size=60, color="#ff0000", opacity=0.5, margin=0).apply(ground)
+    )
     assert tuple(solid[40, 100]) == (255, 0, 0)
     assert abs(int(half[40, 100][0]) - 128) <= 2
     assert abs(int(half[40, 100][2]) - 40) <= 2
@@ -52,10 +56,17 @@ def test_unicode_the_font_covers_is_drawn() -> None:
 
 def test_transparency_and_grey_survive() -> None:
     clear = Image.new("RGBA", (100, 50), (0, 0, 0, 0))
-    assert Text("x", Gravity.CENTER, size=30, opacity=1).apply(clear).mode == "RGBA"
+    assert Text("x", Gravity.CENTER, size=30, opacity=1, margin=0).apply(clear).mode == "RGBA"
     grey = Image.new("L", (100, 50), 30)
-    assert Text("x", color="#808080").apply(grey).mode == "L"
-    assert Text("x", color="#ff0000").apply(grey).mode == "RGB"
+    assert Text("x", color="#808080", margin=0).apply(grey).mode == "L"
+    assert Text("x", color="#ff0000", margin=0).apply(grey).mode == "RGB"
+
+
+def test_text_too_big_for_the_picture_is_refused_before_drawing() -> None:
+    with pytest.raises(ImgflowError) as error:
+        Text("x" * 500, size=1000).apply(Image.new("RGB", (400, 300)))
+    assert error.value.code is ErrorCode.INVALID_OPERATION
+    assert "does not fit" in error.value.message
 
 
 @pytest.mark.parametrize(
