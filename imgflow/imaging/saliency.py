@@ -32,9 +32,11 @@ def small_copy(frame: Image.Image, side: int) -> Image.Image:
     """`frame` as RGB, its long side at most `side` (never enlarged)."""
     from PIL import Image
 
-    copy = frame.convert("RGB") if frame.mode != "RGB" else frame.copy()
-    copy.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return copy
+    factor = min(1.0, side / max(frame.size))
+    size = (max(1, round(frame.width * factor)), max(1, round(frame.height * factor)))
+    # Scaled first, converted after: no full-size copy of a big frame is made.
+    small = frame.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return small.convert("RGB") if small.mode != "RGB" else small
 
 
 def face_copy(frame: Image.Image) -> Image.Image:
