@@ -30,6 +30,7 @@ from typing import Any
 
 from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.operations import Operation, operation_from_dict
+from imgflow.imaging.registry import BY_GRAPHQL_NAME
 from loadtest.images import InputImage, load_image
 from loadtest.mix import JobSpec, job_mix
 from loadtest.results import JobFailure
@@ -43,14 +44,7 @@ DEFAULT_JPEG = BENCH_IMAGES / "photo_1mp.jpg"
 DEFAULT_PNG = BENCH_IMAGES / "photo_2mp.png"
 
 # The load test speaks GraphQL (camelCase op names); the worker stores {"op": name}.
-# This is the one piece mirrored rather than imported (gql.inputs needs strawberry
-# input objects): the name mapping of gql.inputs.OperationInput.to_operation.
-GRAPHQL_OPS = {
-    "rotate": "rotate",
-    "resize": "resize",
-    "forceResize": "force_resize",
-    "convert": "convert",
-}
+GRAPHQL_OPS = {member: cls.name for member, cls in BY_GRAPHQL_NAME.items()}
 
 
 @dataclass(frozen=True)

@@ -1,103 +1,90 @@
-"""Typed job input: exactly one member per pipeline step (@oneOf), variants, srcset."""
+"""Typed job input: exactly one member per pipeline step (@oneOf), variants, srcset.
+
+The operations are built from the operation registry: each operation's spec fields become
+its input type (`<Name>Input`, its docstring the description, each field's `doc` the
+field's), and `OperationInput` has one member per operation in rank order. An operation
+without fields is a `Boolean` member that must be `true` (`grayscale: true`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from typing import TYPE_CHECKING, Any
+
 import strawberry
 
-from gql.enums import FlipDirection, ImageFormat
+import gql.enums  # noqa: F401  (registers the operations' enums before the inputs use them)
+from gql.enums import ImageFormat
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging import operations as ops
 from imgflow.imaging.outputs import JobSpec, Srcset, Variant
+from imgflow.imaging.registry import STEPS
+from imgflow.imaging.step import Step, field_types, graphql_name
+
+STEP_OF_MEMBER: dict[str, type[Step]] = {graphql_name(cls.name): cls for cls in STEPS}
+
+DESCRIPTION = "One pipeline step: set exactly one field. `grayscale: true` drops colour."
 
 
-@strawberry.input(description="Rotate counter-clockwise; non-right angles expand the canvas.")
-class RotateInput:
-    degrees: int
+def _input_type(cls: type[Step]) -> type:
+    """The strawberry input for `cls`'s fields (GraphQL names are strawberry's camelCase)."""
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__annotations__": annotations}
+    for field in dataclasses.fields(cls):
+        annotations[field.name] = field_types(cls)[field.name]
+        bounds = field.metadata.get("param")
+        options: dict[str, Any] = {"description": bounds.doc if bounds and bounds.doc else None}
+        if field.default is not dataclasses.MISSING:
+            options["default"] = field.default
+        namespace[field.name] = strawberry.field(**options)
+    name = graphql_name(cls.name)
+    created = type(f"{name[0].upper()}{name[1:]}Input", (), namespace)
+    return strawberry.input(created, description=described(cls))
 
 
-@strawberry.input(description="Fit inside width x height, keeping the aspect ratio.")
-class ResizeInput:
-    width: int | None = None
-    height: int | None = None
+def described(cls: type) -> str | None:
+    """A docstring as a one-paragraph description (GraphiQL shows it as written)."""
+    return " ".join(inspect.cleandoc(cls.__doc__ or "").split()) or None
 
 
-@strawberry.input(description="Scale to exactly width x height.")
-class ForceResizeInput:
-    width: int
-    height: int
+def _member_type(cls: type[Step]) -> Any:
+    return bool if not dataclasses.fields(cls) else _input_type(cls)
 
 
-@strawberry.input(description="Choose the output format; quality 1-100 for lossy formats.")
-class ConvertInput:
-    format: ImageFormat
-    quality: int | None = None
+def _to_operation(self: Any) -> Step:
+    for member, cls in STEP_OF_MEMBER.items():
+        value = getattr(self, member, strawberry.UNSET)
+        if value is strawberry.UNSET or value is None:
+            continue
+        if not dataclasses.fields(cls):
+            if value is not True:
+                raise ImgflowError(ErrorCode.BAD_USER_INPUT, f"{member} must be true when given")
+            return cls()
+        return cls(**{field.name: getattr(value, field.name) for field in dataclasses.fields(cls)})
+    raise ImgflowError(ErrorCode.BAD_USER_INPUT, "set exactly one operation in each step")
 
 
-@strawberry.input(description="Keep the rectangle at (left, top); it must lie inside the image.")
-class CropInput:
-    left: int
-    top: int
-    width: int
-    height: int
+def _operation_input() -> type:
+    members = {member: _member_type(cls) | None for member, cls in STEP_OF_MEMBER.items()}
+    namespace: dict[str, Any] = {
+        "__annotations__": members,
+        **{member: strawberry.UNSET for member in members},
+        "to_operation": _to_operation,
+    }
+    created = type("OperationInput", (), namespace)
+    return strawberry.input(created, one_of=True, description=DESCRIPTION)
 
 
-@strawberry.input(description="Mirror the image.")
-class FlipInput:
-    direction: FlipDirection
+if TYPE_CHECKING:
+
+    class OperationInput:
+        def to_operation(self) -> Step: ...
+
+else:
+    OperationInput = _operation_input()
 
 
-@strawberry.input(description="Gaussian blur.")
-class BlurInput:
-    radius: float
-
-
-@strawberry.input(description="Unsharp mask.")
-class SharpenInput:
-    radius: float = 2.0
-    percent: int = 150
-    threshold: int = 3
-
-
-@strawberry.input(
-    one_of=True,
-    description="One pipeline step: set exactly one field. `grayscale: true` drops colour.",
-)
-class OperationInput:
-    rotate: RotateInput | None = strawberry.UNSET
-    resize: ResizeInput | None = strawberry.UNSET
-    force_resize: ForceResizeInput | None = strawberry.UNSET
-    convert: ConvertInput | None = strawberry.UNSET
-    crop: CropInput | None = strawberry.UNSET
-    flip: FlipInput | None = strawberry.UNSET
-    grayscale: bool | None = strawberry.UNSET
-    blur: BlurInput | None = strawberry.UNSET
-    sharpen: SharpenInput | None = strawberry.UNSET
-
-    def to_operation(self) -> ops.Operation:
-        if self.rotate:
-            return ops.Rotate(self.rotate.degrees)
-        if self.resize:
-            return ops.Resize(self.resize.width, self.resize.height)
-        if self.force_resize:
-            return ops.ForceResize(self.force_resize.width, self.force_resize.height)
-        if self.convert:
-            return ops.Convert(ImageFormat(self.convert.format), self.convert.quality)
-        if self.crop:
-            c = self.crop
-            return ops.Crop(c.left, c.top, c.width, c.height)
-        if self.flip:
-            return ops.Flip(ops.FlipDirection(self.flip.direction))
-        if self.grayscale is True:
-            return ops.Grayscale()
-        if self.blur:
-            return ops.Blur(self.blur.radius)
-        if self.sharpen:
-            s = self.sharpen
-            return ops.Sharpen(s.radius, s.percent, s.threshold)
-        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "grayscale must be true when given")
-
-
-def to_operations(inputs: list[OperationInput]) -> list[ops.Operation]:
+def to_operations(inputs: list[OperationInput]) -> list[Step]:
     return [item.to_operation() for item in inputs]
 
 

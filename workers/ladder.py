@@ -19,7 +19,7 @@ from __future__ import annotations
 from PIL import Image
 
 from imgflow.imaging.operations import ForceResize, Operation, Resize
-from imgflow.imaging.sizes import Size, fitted_size
+from imgflow.imaging.sizes import Size, output_size
 from workers import transforms
 
 LADDER_MIN_PIXELS = 1_000_000
@@ -36,7 +36,7 @@ class Ladder:
     def fit(self, step: Resize) -> Image.Image:
         """`base` resized as `step` asks, from the smallest rung that covers a large
         target."""
-        target = fitted_size(self.base.size, step)
+        target = output_size(self.base.size, step)
         covering = [r for r in self.rungs if r.width >= target[0] and r.height >= target[1]]
         if target[0] * target[1] < LADDER_MIN_PIXELS:
             covering = []
@@ -58,7 +58,7 @@ def largest_first(base: Size, outputs: list[list[Operation]]) -> list[int]:
 
     def key(index: int) -> tuple[int, int]:
         fit = first_fit(outputs[index])
-        return (0, 0) if fit is None else (1, -_area_of(fitted_size(base, fit)))
+        return (0, 0) if fit is None else (1, -_area_of(output_size(base, fit)))
 
     return sorted(range(len(outputs)), key=key)
 

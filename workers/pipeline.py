@@ -4,7 +4,7 @@ own steps and encode, each output handed over as soon as it is encoded."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -15,10 +15,12 @@ from PIL import Image
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import Operation
+from imgflow.imaging.ops.metadata import kept_metadata
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output
 from imgflow.imaging.planning import check_outputs, kept_frames, output_format
 from workers import transforms
 from workers.codec import Header, decode, encode, frame_count
+from workers.codec.metadata import metadata_params
 from workers.ladder import Ladder, first_fit, largest_first
 from workers.shrink import job_shrink_target, pinned, pixel_steps, shrink_target
 
@@ -48,17 +50,18 @@ def render(
     operations: Sequence[Operation],
     limits: ImageLimits,
     deadline: Deadline | None = None,
+    sources: Mapping[str, bytes] | None = None,
 ) -> Rendered:
     """Decode `data`, apply `operations` to every frame in order, encode the result.
 
     The output format is the last `Convert`'s, else the source's. Raises `ImgflowError`
     for a bad source, a crop outside the image, a result over `limits`, or work still
     going at `deadline` (by default `limits.job_time_limit_seconds` from now).
+    `sources`: the encoded pictures the steps' `sources()` name (an overlay's image).
     """
     rendered: list[Rendered] = []
-    render_outputs(
-        data, (), [Output(DEFAULT_OUTPUT, tuple(operations))], limits, rendered.append, deadline
-    )
+    one = [Output(DEFAULT_OUTPUT, tuple(operations))]
+    render_outputs(data, (), one, limits, rendered.append, deadline, sources)
     return rendered[0]
 
 
@@ -69,6 +72,7 @@ def render_outputs(
     limits: ImageLimits,
     emit: Emit,
     deadline: Deadline | None = None,
+    sources: Mapping[str, bytes] | None = None,
 ) -> None:
     """Decode `data` once, run `prefix` once, then for each output its own steps from the
     prefix's frames and its encode, calling `emit` with each output as it is encoded.
@@ -78,6 +82,7 @@ def render_outputs(
     output that scales down. Still outputs that start with a fit-inside resize are made
     largest first, each from the smallest already made that covers it (workers.ladder),
     so `emit` may see them out of the job's order. One `deadline` covers the whole job.
+    `sources`: the encoded pictures the steps' `sources()` name (an overlay's image).
     """
     deadline = deadline or Deadline(limits.job_time_limit_seconds)
     own_steps = [pixel_steps(output.operations) for output in outputs]
@@ -89,11 +94,15 @@ def render_outputs(
         plan=partial(_check_header, prefix, outputs, limits),
         deadline=deadline,
     )
+    if sources:
+        pictures = {key: decode(value, limits).frames[0] for key, value in sources.items()}
+        before = [step.with_sources(pictures) for step in before]
+        own_steps = [[step.with_sources(pictures) for step in steps] for steps in own_steps]
     formats = [output_format([*prefix, *o.operations], decoded.format) for o in outputs]
     kept = [kept_frames(decoded.format, len(decoded.frames), fmt) for fmt, _ in formats]
     frames = decoded.frames[: max(kept, default=1)]
     loaded = frames[0].size
-    base = [_apply_all(frame, pinned(before, decoded.size, loaded), deadline) for frame in frames]
+    base = _apply_all(frames, pinned(before, decoded.size, loaded), deadline)
     if not before:
         own_steps = [pinned(steps, decoded.size, loaded) for steps in own_steps]
     ladder = Ladder(base[0])
@@ -102,12 +111,20 @@ def render_outputs(
         fit = first_fit(steps) if count == 1 else None
         if fit is not None:
             deadline.check(fit.name)
-            results = [_apply_all(ladder.fit(fit), steps[1:], deadline)]
+            results = _apply_all([ladder.fit(fit)], steps[1:], deadline)
         else:
-            results = [_apply_all(frame, steps, deadline) for frame in base[:count]]
+            results = _apply_all(base[:count], steps, deadline)
         deadline.check("encoding")
+        keep = kept_metadata([*prefix, *outputs[index].operations])
         out = encode(
-            results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
+            results,
+            decoded.durations,
+            decoded.loop,
+            fmt,
+            quality,
+            decoded.icc,
+            deadline=deadline,
+            metadata=metadata_params(fmt, decoded.metadata, keep),
         )
         written = frame_count(out) if len(results) > 1 else 1
         width, height = results[0].size
@@ -116,7 +133,11 @@ def render_outputs(
 
 
 async def render_in(
-    pool: Executor, data: bytes, operations: Sequence[Operation], limits: ImageLimits
+    pool: Executor,
+    data: bytes,
+    operations: Sequence[Operation],
+    limits: ImageLimits,
+    sources: Mapping[str, bytes] | None = None,
 ) -> Rendered:
     """`render` on a pool thread, given up on once the job's time limit has passed
     (see `render_outputs_in`)."""
@@ -126,7 +147,7 @@ async def render_in(
         rendered.append(output)
 
     one = [Output(DEFAULT_OUTPUT, tuple(operations))]
-    await render_outputs_in(pool, data, (), one, limits, keep)
+    await render_outputs_in(pool, data, (), one, limits, keep, sources)
     return rendered[0]
 
 
@@ -137,6 +158,7 @@ async def render_outputs_in(
     outputs: Sequence[Output],
     limits: ImageLimits,
     store: Callable[[Rendered], Awaitable[None]],
+    sources: Mapping[str, bytes] | None = None,
 ) -> None:
     """`render_outputs` on a pool thread, `store` awaited here with each output as the
     thread goes on with the next, the whole given up on once the job's time limit has
@@ -159,7 +181,7 @@ async def render_outputs_in(
         def emit(rendered: Rendered) -> None:
             loop.call_soon_threadsafe(finished.put_nowait, rendered)
 
-        render_outputs(data, prefix, outputs, limits, emit, deadline)
+        render_outputs(data, prefix, outputs, limits, emit, deadline, sources)
 
     work = loop.run_in_executor(pool, run)
     try:
@@ -222,8 +244,15 @@ def _check_header(
     check_outputs(header.sizes, header.format, prefix, outputs, limits)
 
 
-def _apply_all(frame: Image.Image, steps: Sequence[Operation], deadline: Deadline) -> Image.Image:
+def _apply_all(
+    frames: Sequence[Image.Image], steps: Sequence[Operation], deadline: Deadline
+) -> list[Image.Image]:
+    """Each step on every frame in turn; a step's picture-dependent choices (a smart
+    crop's window, a trim's box) are settled on the first frame, so an animation's
+    frames stay aligned."""
+    results = list(frames)
     for step in steps:
         deadline.check(step.name)
-        frame = transforms.apply(frame, step)
-    return frame
+        settled = step.settle(results[0])
+        results = [transforms.apply(frame, settled) for frame in results]
+    return results

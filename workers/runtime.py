@@ -26,7 +26,7 @@ from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.imaging.operations import pipeline_from_json
-from imgflow.jobs import fetching, transitions
+from imgflow.jobs import fetching, sources, transitions
 from imgflow.jobs import records as jobs
 from imgflow.models import Job
 from imgflow.services import Services
@@ -166,15 +166,19 @@ class Worker:
             if source is None:
                 self.faults.trip("storage_get")
                 source = await services.storage.get(job.source_key)
+            prefix = pipeline_from_json(job.operations)
+            steps = [*prefix, *(step for output in pending for step in output.operations)]
+            pictures = await sources.read(services, job.owner_id, steps)
             # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow
             # is mid-step: the job fails and this slot takes the next message.
             await render_outputs_in(
                 services.image_pool,
                 source,
-                pipeline_from_json(job.operations),
+                prefix,
                 pending,
                 services.settings.image_limits,
                 outputs.store,
+                pictures,
             )
         if await outputs.succeed():
             log.info("job succeeded", extra=job_fields(job))

@@ -1,11 +1,11 @@
 """Which queue a pipeline goes to.
 
 Rule: the queue of the LAST step that has a queue of its own (rotate, resize,
-force_resize, convert). That step fixes the output size and format, which decide the
-cost of encoding, the dominant cost of a job (see BASELINES: PNG encoding is ~72% of
-the CPU in the mixed workload). Steps without a queue (crop, flip, grayscale, blur,
-sharpen) ride along; a pipeline made only of them goes to CONVERT, since its cost is a
-re-encode. So a single-operation job lands on its operation's queue.
+force_resize, convert: each operation declares it, see imgflow.imaging.step). That step
+fixes the output size and format, which decide the cost of encoding, the dominant cost
+of a job (see BASELINES: PNG encoding is ~72% of the CPU in the mixed workload). Steps
+without a queue ride along; a pipeline made only of them goes to CONVERT, since its
+cost is a re-encode. So a single-operation job lands on its operation's queue.
 """
 
 from __future__ import annotations
@@ -13,21 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imgflow.domain import QueueName
-from imgflow.imaging.operations import Convert, ForceResize, Operation, Resize, Rotate
-
-QUEUE_OF: dict[type[Operation], QueueName] = {
-    Rotate: QueueName.ROTATE,
-    Resize: QueueName.RESIZE,
-    ForceResize: QueueName.FORCE_RESIZE,
-    Convert: QueueName.CONVERT,
-}
+from imgflow.imaging.step import Step
 
 
-def route(operations: Sequence[Operation]) -> QueueName:
+def route(operations: Sequence[Step]) -> QueueName:
     for op in reversed(operations):
-        queue = QUEUE_OF.get(type(op))
-        if queue is not None:
-            return queue
+        if op.queue is not None:
+            return op.queue
     return QueueName.CONVERT
 
 
@@ -37,7 +29,7 @@ HEAVIEST_FIRST = (QueueName.CONVERT, QueueName.ROTATE, QueueName.FORCE_RESIZE, Q
 size is usually a thumbnail with a resample, a fit-inside resize a smaller one."""
 
 
-def route_outputs(prefix: Sequence[Operation], outputs: Sequence[Sequence[Operation]]) -> QueueName:
+def route_outputs(prefix: Sequence[Step], outputs: Sequence[Sequence[Step]]) -> QueueName:
     """A job with several outputs is one message on one queue: each output's path (the
     prefix, then its steps) is routed by the rule above, and the job goes to the heaviest
     of those queues, so the workers sized for the costliest work take it. With one

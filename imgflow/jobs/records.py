@@ -35,7 +35,7 @@ from imgflow.imaging.outputs import (
 )
 from imgflow.imaging.planning import prefix_width
 from imgflow.imaging.routing import route_outputs
-from imgflow.jobs import cursors, lifecycle, transitions
+from imgflow.jobs import cursors, lifecycle, sources, transitions
 from imgflow.jobs.lifecycle import Event
 from imgflow.models import IDEMPOTENCY_KEY_MAX, URL_MAX, Job, new_id, utcnow
 from imgflow.outbound.guard import OutboundRefused, split_url
@@ -93,6 +93,7 @@ async def submit(
     await quotas.check_active_jobs(services, owner_id)
     spec = submission.spec
     check_job_spec(services, spec)
+    await sources.check(services, owner_id, spec_steps(spec))
     if isinstance(source, SourceUrl):
         url = checked_url(source.url)
         job = new_job(owner_id, spec, info=None, idempotency_key=key, source_url=url)
@@ -182,6 +183,11 @@ async def inspect_source(
     loop = asyncio.get_running_loop()
     info = await loop.run_in_executor(services.image_pool, probe, data, settings.image_limits)
     return info, check_job(info, prefix, outputs, settings.image_limits)
+
+
+def spec_steps(spec: JobSpec) -> list[Operation]:
+    """Every step the spec asks for: its prefix's and each planned output's."""
+    return [*spec.operations, *(op for output in planned_outputs(spec) for op in output.operations)]
 
 
 def check_job_spec(services: Services, spec: JobSpec) -> None:

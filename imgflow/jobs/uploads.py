@@ -16,7 +16,7 @@ from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.operations import pipeline_from_json
 from imgflow.imaging.outputs import JobSpec
 from imgflow.jobs import records as jobs
-from imgflow.jobs import transitions
+from imgflow.jobs import sources, transitions
 from imgflow.jobs.outputs import outputs_of
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
@@ -52,6 +52,7 @@ async def request_upload(
             )
     settings = services.settings
     jobs.check_job_spec(services, spec)
+    await sources.check(services, owner_id, jobs.spec_steps(spec))
     await quotas.check_active_jobs(services, owner_id)
     job = jobs.new_job(owner_id, spec, info=None)
     ttl = settings.upload_ttl_seconds

@@ -131,6 +131,24 @@ def test_submit_follows_the_job_and_saves_a_matching_webp(cli: Cli) -> None:
         assert similarity(result, reference) > 0.9
 
 
+def test_the_registrys_flags_reach_the_service(cli: Cli) -> None:
+    """Flags in the default form (values in order, then name=value) and a bare one."""
+    source = photo(cli.root)
+    flags = ["--fill", "200,100,north", "--adjust", "saturation=0", "--trim", "--convert", "png"]
+
+    done = cli("submit", source.name, *flags, "--quiet")
+
+    assert done.returncode == 0, done.stderr
+    with Image.open(cli.root / done.stdout.strip()) as result:
+        assert result.size == (200, 100)
+        red, green, blue = result.convert("RGB").split()
+        assert red.tobytes() == green.tobytes() == blue.tobytes()  # saturation 0: grey
+        with Image.open(source) as original:
+            width = original.width
+            top = original.convert("RGB").crop((0, 0, width, width // 2)).resize((200, 100))
+        assert similarity(result.convert("L"), top.convert("L")) > 0.8
+
+
 def test_a_failing_job_exits_1_with_its_code(cli: Cli) -> None:
     source = truncated_jpeg(cli.root)
 

@@ -111,6 +111,25 @@ def test_every_module_imports_from_the_plain_install(plain_venv: Path, tmp_path:
 
 
 @pytest.mark.timeout(INSTALL_SECONDS + 60)
+def test_the_plain_install_ships_what_operations_read(plain_venv: Path, tmp_path: Path) -> None:
+    """The text watermark's font and the face cascades come with the install."""
+    check = (
+        "from PIL import Image, ImageChops\n"
+        "from imgflow.imaging.ops.fill import Fill\n"
+        "from imgflow.imaging.ops.text import FONT, Text\n"
+        "from imgflow.imaging.placement import Gravity\n"
+        "assert FONT.is_file(), FONT\n"
+        "picture = Image.new('RGB', (300, 100), (0, 0, 80))\n"
+        "written = Text('imgflow', size=30, opacity=1).apply(picture)\n"
+        "assert ImageChops.difference(written, picture).getbbox() is not None\n"
+        "print(Fill(50, 50, Gravity.FACES).apply(picture).size)\n"
+    )
+    assert (
+        run([str(plain_venv / "bin" / "python"), "-c", check], cwd=tmp_path).strip() == "(50, 50)"
+    )
+
+
+@pytest.mark.timeout(INSTALL_SECONDS + 60)
 def test_the_plain_install_serves_a_job(
     plain_venv: Path, backend: dict[str, str], tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ from imgflow.imaging.source import check_frame_sizes, counted_frames, open_as, s
 from workers.codec.animation import load_frames, plays
 from workers.codec.colour import normalise
 from workers.codec.geometry import Size, exif_orientation, shrink_on_load, upright, upright_frames
+from workers.codec.metadata import SourceMetadata, read_metadata
 
 ShrinkHint = Callable[[Size], Size | None]
 """Given the upright source size, the size the pipeline will scale down to, if any."""
@@ -63,6 +64,8 @@ class Decoded:
     animated: bool
     size: Size
     """Upright size of the source, before any shrink-on-load."""
+    metadata: SourceMetadata | None = None
+    """Its EXIF and XMP, for a `metadata` step to keep."""
 
 
 @dataclass(frozen=True)
@@ -162,4 +165,5 @@ def _read(
         icc=icc,
         animated=animated,
         size=size,
+        metadata=read_metadata(image),
     )

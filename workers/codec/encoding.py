@@ -1,7 +1,8 @@
 """Frames to bytes: per-format quality and speed settings, and the one write.
 
 The output is made from pixels alone: source metadata never reaches it, except the ICC
-profile where the format carries one and it still describes the frames.
+profile where the format carries one and it still describes the frames, and what a
+`metadata` step asks to keep (workers.codec.metadata).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PIL import Image
@@ -61,6 +62,7 @@ def encode(
     *,
     png_compress_level: int = PNG_COMPRESS_LEVEL,
     deadline: Deadline | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> bytes:
     """`frames` written as `fmt`, from pixels only.
 
@@ -69,7 +71,8 @@ def encode(
     affects JPEG, WebP and AVIF; `png_compress_level` (zlib 0-9) only PNG. The ICC
     profile is embedded where the format carries one and it matches the frames (RGB or
     gray); GIF and BMP get sRGB pixels instead. `deadline` is checked between frames
-    while they are prepared; the encoder then writes them all in one call.
+    while they are prepared; the encoder then writes them all in one call. `metadata`:
+    save options carrying kept source metadata (workers.codec.metadata).
     """
     frames = list(frames) if fmt in MULTI_FRAME_OUTPUTS else list(frames[:1])
     _check_sides(frames[0].size, fmt)
@@ -81,6 +84,7 @@ def encode(
     params = _format_params(fmt, quality, matching_icc(frames[0], icc), png_compress_level)
     if len(frames) > 1:
         params.update(sequence_params(frames, durations, loop, fmt))
+    params.update(metadata or {})
     buffer = io.BytesIO()
     frames[0].save(buffer, fmt.value, **params)
     return buffer.getvalue()

@@ -25,6 +25,7 @@ from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
 from imgflow.settings import Settings
+from imgflow.web.live.steps import with_steps
 
 __all__ = ["PAGE_PATH", "STATIC_DIR", "content_security_policy", "live_routes"]
 
@@ -47,7 +48,7 @@ COMMON_HEADERS = {
 
 def live_routes(settings: Settings) -> list[BaseRoute]:
     """The page and its files. Reads the page once, so a missing file fails at start."""
-    page = PAGE_FILE.read_bytes()
+    page = with_steps(PAGE_FILE.read_text(encoding="utf-8")).encode()
 
     async def live_page(request: Request) -> Response:
         headers = {

@@ -25,6 +25,8 @@ from imgflow.imaging.operations import (
     Resize,
     Rotate,
 )
+from imgflow.imaging.ops.fill import Fill
+from imgflow.imaging.ops.pad import Pad
 from tests.corpus import corpus_dir
 from tests.imaging import (
     RED,
@@ -39,7 +41,6 @@ from tests.imaging import (
 )
 from workers import codec
 from workers.pipeline import Rendered, render, shrink_target
-from workers.transforms.geometry import fitted_size
 
 LIMITS = ImageLimits()
 
@@ -193,6 +194,9 @@ def _photo(width: int, height: int) -> Image.Image:
         ([Resize(400, 300)], (400, 300)),
         ([ForceResize(100, 500)], (100, 500)),
         ([Resize(2000)], None),  # upscaling
+        ([Fill(400, 400)], (534, 400)),  # covers the box
+        ([Pad(400, 400)], None),  # its band would move by the draft's rounding
+        ([Fill(2000, 100)], None),
         ([Grayscale(), Resize(100)], None),  # not the first step
         ([Rotate(90)], None),
         ([], None),
@@ -203,7 +207,11 @@ def test_shrink_target(steps: Sequence[Operation], expected: tuple[int, int] | N
 
 
 @pytest.mark.parametrize("orientation", [1, 6])
-@pytest.mark.parametrize("op", [Resize(width=150), Resize(151, 97), ForceResize(99, 77)], ids=repr)
+@pytest.mark.parametrize(
+    "op",
+    [Resize(width=150), Resize(151, 97), ForceResize(99, 77), Fill(99, 77)],
+    ids=repr,
+)
 def test_shrink_on_load_never_changes_the_result_size(orientation: int, op: Operation) -> None:
     upright = _photo(1601, 1203)
     data = oriented_jpeg(upright, orientation)
@@ -211,9 +219,9 @@ def test_shrink_on_load_never_changes_the_result_size(orientation: int, op: Oper
     assert drafted.size == (1601, 1203)
     assert drafted.frames[0].width < 1601  # libjpeg really decoded at a reduced scale
     rendered = render(data, [op, Convert(ImageFormat.PNG)], LIMITS)
-    expected = fitted_size(upright.size, op) if isinstance(op, Resize) else (99, 77)
+    expected = op.planned_size(upright.size)
     assert (rendered.info.width, rendered.info.height) == expected
-    full = upright.resize(expected, Image.Resampling.LANCZOS)
+    full = op.apply(upright)  # the same step on the full-size source
     assert similarity(_open(rendered), full) > 0.98
 
 

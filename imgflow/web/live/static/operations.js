@@ -1,23 +1,26 @@
-// The pipeline editor: one list item per step, cloned from the page's <template>s, read
-// back into `OperationInput`s (one field set per step: the input is @oneOf).
-
-function integer(step, name) {
-  const value = step.querySelector(`[name="${name}"]`).value.trim();
-  return value === "" ? null : Number.parseInt(value, 10);
-}
-
-function choice(step, name) {
-  return step.querySelector(`[name="${name}"]`).value;
-}
+// The pipeline editor: one list item per step, cloned from the page's <template>s (the
+// server writes one per operation from its registry), read back into `OperationInput`s
+// (one field set per step: the input is @oneOf). Each input is named after its GraphQL
+// field and says its kind in data-type, so no operation is named here.
 
 const READERS = {
-  rotate: (step) => ({ rotate: { degrees: integer(step, "degrees") } }),
-  resize: (step) => ({ resize: { width: integer(step, "width"), height: integer(step, "height") } }),
-  forceResize: (step) => ({ forceResize: { width: integer(step, "width"), height: integer(step, "height") } }),
-  convert: (step) => ({ convert: { format: choice(step, "format"), quality: integer(step, "quality") } }),
-  flip: (step) => ({ flip: { direction: choice(step, "direction") } }),
-  grayscale: () => ({ grayscale: true }),
+  integer: (value) => (value.trim() === "" ? null : Number.parseInt(value, 10)),
+  number: (value) => (value.trim() === "" ? null : Number.parseFloat(value)),
+  choice: (value) => value,
+  text: (value) => value,
 };
+
+function readStep(step) {
+  const fields = [...step.querySelectorAll("[name][data-type]")];
+  // A step without fields (grayscale) is a Boolean member: `true`.
+  if (fields.length === 0) return { [step.dataset.kind]: true };
+  const values = {};
+  for (const field of fields) {
+    const value = READERS[field.dataset.type](field.value);
+    if (value !== null) values[field.name] = value;
+  }
+  return { [step.dataset.kind]: values };
+}
 
 export class PipelineEditor {
   #list;
@@ -30,7 +33,7 @@ export class PipelineEditor {
 
   add(kind) {
     const template = document.getElementById(`step-${kind}`);
-    if (!template || !(kind in READERS)) throw new Error(`unknown step ${kind}`);
+    if (!template) throw new Error(`unknown step ${kind}`);
     const step = template.content.firstElementChild.cloneNode(true);
     const remove = step.querySelector(".remove");
     // Several steps have a Remove button each: say which one this is.
@@ -45,13 +48,10 @@ export class PipelineEditor {
   }
 
   // Native validation has run (the inputs carry required/min/max); what it cannot say
-  // is checked here. Returns [operations, problem].
+  // the service answers with a BAD_USER_INPUT message. Returns [operations, problem].
   read() {
     const steps = [...this.#list.querySelectorAll(".step")];
     if (steps.length === 0) return [null, "Add at least one step."];
-    const operations = steps.map((step) => READERS[step.dataset.kind](step));
-    const emptyResize = operations.find((op) => op.resize && op.resize.width === null && op.resize.height === null);
-    if (emptyResize) return [null, "A resize needs a width, a height or both."];
-    return [operations, null];
+    return [steps.map(readStep), null];
   }
 }
