@@ -93,6 +93,13 @@ class ErrorCode(StrEnum):
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
     """Decoding, processing and encoding the image took longer than the per-job time
     limit; the job failed and is not retried (the same image would take as long)."""
+    PRESET_REQUIRED = "PRESET_REQUIRED"
+    """The server takes only presets (`IMGFLOW_PRESETS_ONLY=true`): a submission must
+    name one and give no operations, variants, srcset or analyze of its own."""
+    PRESET_EXISTS = "PRESET_EXISTS"
+    """`createPreset` with a name you already use, or one of the shared presets' names."""
+    TOO_MANY_FILES = "TOO_MANY_FILES"
+    """`submitImages` with more files than `IMGFLOW_MAX_BATCH_FILES`; no job was made."""
 
 
 class ImgflowError(Exception):
