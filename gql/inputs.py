@@ -1,4 +1,4 @@
-"""Typed operation input: exactly one member per pipeline step (@oneOf)."""
+"""Typed job input: exactly one member per pipeline step (@oneOf), variants, srcset."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import strawberry
 from gql.enums import FlipDirection, ImageFormat
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging import operations as ops
+from imgflow.imaging.outputs import JobSpec, Srcset, Variant
 
 
 @strawberry.input(description="Rotate counter-clockwise; non-right angles expand the canvas.")
@@ -98,3 +99,45 @@ class OperationInput:
 
 def to_operations(inputs: list[OperationInput]) -> list[ops.Operation]:
     return [item.to_operation() for item in inputs]
+
+
+@strawberry.input(
+    description="One named output: `operations` continue from the image the job's "
+    "`operations` (the common prefix) made. `name` matches [a-z0-9][a-z0-9_-]{0,39} and is "
+    "unique in the job."
+)
+class VariantInput:
+    name: str
+    operations: list[OperationInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(
+    description="A responsive width set: one output per width, named `w<width>`, resized "
+    "to that width from the prefix's image. Widths wider than that image are skipped "
+    "(never upscaled) and listed in `Job.skippedWidths`. `format` (and its `quality`) "
+    "converts every width; by default they keep the prefix's format."
+)
+class SrcsetInput:
+    widths: list[int]
+    format: ImageFormat | None = None
+    quality: int | None = None
+
+
+def to_spec(
+    operations: list[OperationInput],
+    variants: list[VariantInput] | None,
+    srcset: SrcsetInput | None,
+) -> JobSpec:
+    """A submission's arguments as the job spec the core checks and records."""
+    ladder = None
+    if srcset is not None:
+        fmt = ImageFormat(srcset.format) if srcset.format is not None else None
+        ladder = Srcset(tuple(srcset.widths), fmt, srcset.quality)
+    return JobSpec(
+        operations=tuple(to_operations(operations)),
+        variants=tuple(
+            Variant(variant.name, tuple(to_operations(variant.operations)))
+            for variant in variants or ()
+        ),
+        srcset=ladder,
+    )

@@ -5,27 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.utils.str_converters import to_camel_case
 
 from gql.context import Info
-from gql.enums import ImageFormat, JobStatus, QueueName
+from gql.enums import JobStatus, QueueName
+from gql.images import ImageInfo, describe, stored_image
+from gql.outputs import JobProgress, Output, srcset_value
 from imgflow import domain, models
-from imgflow.imaging import formats
 from imgflow.jobs import cursors
-
-
-@strawberry.type(description="An image as stored: where to get it and what it is.")
-class ImageInfo:
-    key: strawberry.Private[str]
-    format: ImageFormat
-    width: int
-    height: int
-    bytes: int
-    frames: int
-
-    @strawberry.field(description="Absolute, signed, expiring URL to download the image.")
-    async def url(self, info: Info) -> str:
-        return await info.context.services.storage.url(self.key, info.context.base_url)
+from imgflow.jobs.outputs import outputs_of, progress
 
 
 @strawberry.type(description="Why a job failed: a stable code and a human message.")
@@ -86,34 +73,40 @@ class Job:
             return None
         return JobError(code=self.row.error_code, message=self.row.error_message or "")
 
-    @strawberry.field(description="The pipeline, one line per step, e.g. `rotate degrees=90`.")
+    @strawberry.field(
+        description="The pipeline, one line per step, e.g. `rotate degrees=90`: with "
+        "variants or a srcset, the common prefix every output continues from."
+    )
     def operations(self) -> list[str]:
         return [describe(step) for step in self.row.operations]
 
-
-def stored_image(
-    key: str | None, fmt: str | None, numbers: tuple[int | None, ...]
-) -> ImageInfo | None:
-    """The ImageInfo of a row's source or result columns; None until they are set."""
-    if key is None or fmt is None:
-        return None
-    width, height, size, frames = (n or 0 for n in numbers)
-    return ImageInfo(
-        key=key,
-        format=formats.ImageFormat(fmt),
-        width=width,
-        height=height,
-        bytes=size,
-        frames=frames or 1,
+    @strawberry.field(
+        description="What the job makes: its variants, then its srcset widths (`w<width>`); "
+        "one output named `default` when it asks for neither. Each has its image once "
+        "stored: subscribers see them appear one by one."
     )
+    def outputs(self) -> list[Output]:
+        return [Output.from_output(self.row, output) for output in outputs_of(self.row)]
 
+    @strawberry.field(description="Outputs stored so far, of the job's total.")
+    def progress(self) -> JobProgress:
+        done = progress(self.row)
+        return JobProgress(done=done.done, total=done.total)
 
-def describe(step: dict[str, object]) -> str:
-    """A stored step in the API's own words: `forceResize width=10 height=20`."""
-    args = " ".join(
-        f"{to_camel_case(k)}={v}" for k, v in step.items() if k != "op" and v is not None
+    @strawberry.field(
+        description="srcset widths left out because the prefix's image is narrower "
+        "(never upscaled); empty when none were, or before a direct upload's file arrived."
     )
-    return f"{to_camel_case(str(step.get('op')))} {args}".strip()
+    def skipped_widths(self) -> list[int]:
+        return list(self.row.skipped_widths or [])
+
+    @strawberry.field(
+        description="The HTML `srcset` value of the stored srcset outputs, narrowest first "
+        "(`<url> 320w, <url> 640w`); null when there are none. The URLs expire like "
+        "`ImageInfo.url`."
+    )
+    async def srcset(self, info: Info) -> str | None:
+        return await srcset_value(info, outputs_of(self.row))
 
 
 @strawberry.type(description="An account.")

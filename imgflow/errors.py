@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     """`confirmUpload` was called but no file is at the upload's key."""
     UPLOAD_EXPIRED = "UPLOAD_EXPIRED"
     """A direct upload was announced but never arrived in time."""
+    TOO_MANY_OUTPUTS = "TOO_MANY_OUTPUTS"
+    """A job asks for more outputs (variants plus srcset widths) than
+    `IMGFLOW_MAX_OUTPUTS` allows; nothing was recorded."""
     PROCESSING_FAILED = "PROCESSING_FAILED"
     """The worker failed for a reason that is not the image's fault, after retries."""
     JOB_NOT_CANCELLABLE = "JOB_NOT_CANCELLABLE"

@@ -96,6 +96,11 @@ class Job(SQLModel, table=True):
     """Whether the worker also reads the source's analysis (imgflow.imaging.analysis)."""
     analysis: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     """That analysis, once read; stored as soon as the source is decoded."""
+    outputs: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    """The job's outputs (imgflow.imaging.outputs), each with its stored image once written;
+    NULL on jobs from before outputs existed: one `default` output, the result columns."""
+    skipped_widths: list[int] | None = Field(default=None, sa_column=Column(JSON))
+    """srcset widths left out because they would upscale the prefix's image."""
 
     result_key: str | None = Field(default=None, max_length=512)
     result_format: str | None = Field(default=None, max_length=10)

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=50_000_000, ge=1)
     max_frames: int = Field(default=1_000, ge=1)
     max_operations: int = Field(default=20, ge=1)
+    max_outputs: int = Field(default=20, ge=1)
+    """Outputs per job: its variants plus its srcset widths."""
 
     concurrency: Annotated[dict[QueueName, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_CONCURRENCY)

@@ -7,7 +7,7 @@ from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
 from gql.context import Info
-from gql.inputs import OperationInput, to_operations
+from gql.inputs import OperationInput, SrcsetInput, VariantInput, to_spec
 from gql.types import AuthPayload, FormField, Job, UploadTicket, User
 from imgflow.accounts import registration as accounts
 from imgflow.accounts.auth import Token
@@ -38,19 +38,26 @@ async def login(info: Info, email: str, password: str) -> AuthPayload:
 async def submit_image(
     info: Info,
     file: Upload,
-    operations: list[OperationInput],
+    operations: list[OperationInput] | None = None,
+    variants: list[VariantInput] | None = None,
+    srcset: SrcsetInput | None = None,
     idempotency_key: str | None = None,
 ) -> Job:
     user = await info.context.user()
     services = info.context.services
-    pipeline = to_operations(operations)
+    spec = to_spec(operations or [], variants, srcset)
     data = await read_upload(file, services.settings.max_upload_bytes)
-    job = await jobs.submit(services, user.id, data, pipeline, idempotency_key)
+    job = await jobs.submit(services, user.id, data, spec, idempotency_key)
     return Job.from_row(job)
 
 
 async def request_upload(
-    info: Info, filename: str, content_type: str, operations: list[OperationInput]
+    info: Info,
+    filename: str,
+    content_type: str,
+    operations: list[OperationInput] | None = None,
+    variants: list[VariantInput] | None = None,
+    srcset: SrcsetInput | None = None,
 ) -> UploadTicket:
     user = await info.context.user()
     ticket = await uploads.request_upload(
@@ -58,7 +65,7 @@ async def request_upload(
         user.id,
         filename,
         content_type,
-        to_operations(operations),
+        to_spec(operations or [], variants, srcset),
         info.context.base_url,
     )
     return UploadTicket(

@@ -62,12 +62,17 @@ class Mutation:
     submit_image: Job = strawberry.mutation(
         resolver=mutations.submit_image,
         description="Upload an image (multipart) with a pipeline; the job starts QUEUED. "
+        "`operations` run once, then each of `variants` and each `srcset` width continues "
+        "from their image as an output of its own (at most IMGFLOW_MAX_OUTPUTS, else "
+        "TOO_MANY_OUTPUTS); with neither, the job has one output, `default`. "
         "`idempotencyKey` (1-200 printable characters, yours alone): submitting again with a "
         "key you used returns that job, whatever the file and pipeline, and creates none.",
     )
     request_upload: UploadTicket = strawberry.mutation(
         resolver=mutations.request_upload,
-        description="Start a direct upload: a job AWAITING_UPLOAD and a signed form for its file.",
+        description="Start a direct upload: a job AWAITING_UPLOAD and a signed form for its "
+        "file. `operations`, `variants` and `srcset` as in submitImage; srcset widths are "
+        "fitted once the file has arrived.",
     )
     confirm_upload: Job = strawberry.mutation(
         resolver=mutations.confirm_upload,

@@ -1,9 +1,10 @@
-"""One job's image work: source bytes and operations in, result bytes and info out."""
+"""One job's image work: the source decoded once, the prefix run once, then each output's
+own steps and encode, each output handed over as soon as it is encoded."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -13,19 +14,32 @@ from PIL import Image
 
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
-from imgflow.imaging.operations import Convert, ForceResize, Operation, Resize
-from imgflow.imaging.planning import check_plan, kept_frames, output_format
-from imgflow.imaging.sizes import Size, output_size
+from imgflow.imaging.operations import Operation
+from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output
+from imgflow.imaging.planning import check_outputs, kept_frames, output_format
 from workers import transforms
-from workers.codec import Decoded, Header, decode, encode, frame_count
+from workers.codec import Header, decode, encode, frame_count
+from workers.shrink import job_shrink_target, pinned, pixel_steps, shrink_target
+
+__all__ = [
+    "Rendered",
+    "render",
+    "render_in",
+    "render_outputs",
+    "render_outputs_in",
+    "shrink_target",
+]
+
+Emit = Callable[["Rendered"], None]
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """The encoded result and what clients are told about it."""
+    """One encoded output and what clients are told about it."""
 
     data: bytes
     info: ImageInfo
+    name: str = DEFAULT_OUTPUT
 
 
 def render(
@@ -40,32 +54,82 @@ def render(
     for a bad source, a crop outside the image, a result over `limits`, or work still
     going at `deadline` (by default `limits.job_time_limit_seconds` from now).
     """
+    rendered: list[Rendered] = []
+    render_outputs(
+        data, (), [Output(DEFAULT_OUTPUT, tuple(operations))], limits, rendered.append, deadline
+    )
+    return rendered[0]
+
+
+def render_outputs(
+    data: bytes,
+    prefix: Sequence[Operation],
+    outputs: Sequence[Output],
+    limits: ImageLimits,
+    emit: Emit,
+    deadline: Deadline | None = None,
+) -> None:
+    """Decode `data` once, run `prefix` once, then for each output its own steps from the
+    prefix's frames and its encode, calling `emit` with each output in order.
+
+    The whole job is planned from the decoder's headers first (every output, and all
+    of them together, against `limits`); a JPEG is shrunk on load for the largest
+    output that scales down. One `deadline` covers the whole job.
+    """
     deadline = deadline or Deadline(limits.job_time_limit_seconds)
-    steps: list[Operation] = [op for op in operations if not isinstance(op, Convert)]
+    own_steps = [pixel_steps(output.operations) for output in outputs]
+    before = pixel_steps(prefix)
     decoded = decode(
         data,
         limits,
-        shrink=partial(shrink_target, steps),
-        plan=partial(_check_header, operations, limits),
+        shrink=partial(job_shrink_target, before, own_steps),
+        plan=partial(_check_header, prefix, outputs, limits),
         deadline=deadline,
     )
-    fmt, quality = output_format(operations, decoded.format)
-    frames = decoded.frames[: kept_frames(decoded.format, len(decoded.frames), fmt)]
-    steps = _pin_drafted_resize(steps, decoded, frames[0])
-    results = [_apply_all(frame, steps, deadline) for frame in frames]
-    deadline.check("encoding")
-    out = encode(
-        results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
-    )
-    written = frame_count(out) if len(results) > 1 else 1
-    width, height = results[0].size
-    return Rendered(out, ImageInfo(fmt, width, height, written, len(out)))
+    formats = [output_format([*prefix, *o.operations], decoded.format) for o in outputs]
+    kept = [kept_frames(decoded.format, len(decoded.frames), fmt) for fmt, _ in formats]
+    frames = decoded.frames[: max(kept, default=1)]
+    loaded = frames[0].size
+    base = [_apply_all(frame, pinned(before, decoded.size, loaded), deadline) for frame in frames]
+    for output, steps, (fmt, quality), count in zip(outputs, own_steps, formats, kept, strict=True):
+        if not before:
+            steps = pinned(steps, decoded.size, loaded)
+        results = [_apply_all(frame, steps, deadline) for frame in base[:count]]
+        deadline.check("encoding")
+        out = encode(
+            results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
+        )
+        written = frame_count(out) if len(results) > 1 else 1
+        width, height = results[0].size
+        emit(Rendered(out, ImageInfo(fmt, width, height, written, len(out)), output.name))
 
 
 async def render_in(
     pool: Executor, data: bytes, operations: Sequence[Operation], limits: ImageLimits
 ) -> Rendered:
-    """`render` on a pool thread, given up on once the job's time limit has passed.
+    """`render` on a pool thread, given up on once the job's time limit has passed
+    (see `render_outputs_in`)."""
+    rendered: list[Rendered] = []
+
+    async def keep(output: Rendered) -> None:
+        rendered.append(output)
+
+    one = [Output(DEFAULT_OUTPUT, tuple(operations))]
+    await render_outputs_in(pool, data, (), one, limits, keep)
+    return rendered[0]
+
+
+async def render_outputs_in(
+    pool: Executor,
+    data: bytes,
+    prefix: Sequence[Operation],
+    outputs: Sequence[Output],
+    limits: ImageLimits,
+    store: Callable[[Rendered], Awaitable[None]],
+) -> None:
+    """`render_outputs` on a pool thread, `store` awaited here with each output as the
+    thread goes on with the next, the whole given up on once the job's time limit has
+    passed.
 
     The clock starts when a thread picks the job up: time queued behind other jobs is
     not this job's. The thread checks the same deadline between steps and stops there
@@ -75,27 +139,65 @@ async def render_in(
     limits put on one step, then the thread stops at its next check."""
     loop = asyncio.get_running_loop()
     started: asyncio.Future[Deadline] = loop.create_future()
+    finished: asyncio.Queue[Rendered] = asyncio.Queue()
 
-    def run() -> Rendered:
+    def run() -> None:
         deadline = Deadline(limits.job_time_limit_seconds)
         loop.call_soon_threadsafe(_resolve, started, deadline)
-        return render(data, operations, limits, deadline)
+
+        def emit(rendered: Rendered) -> None:
+            loop.call_soon_threadsafe(finished.put_nowait, rendered)
+
+        render_outputs(data, prefix, outputs, limits, emit, deadline)
 
     work = loop.run_in_executor(pool, run)
     try:
         either: set[asyncio.Future[Any]] = {work, started}
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not started.done():  # the pool never ran it (shut down): its error says why
-            return await work
+            await work
+            return
         deadline = started.result()
-        try:
-            return await asyncio.wait_for(asyncio.shield(work), deadline.remaining())
-        except TimeoutError:
-            raise deadline.exceeded("given up while a step was still running") from None
+        for _ in outputs:
+            rendered = await _next(finished, work, deadline)
+            await store(rendered)
+        await _within(work, deadline)
     finally:
         # Still queued: dropped. Still running: its late result or error is discarded.
         work.cancel()
         started.cancel()
+
+
+async def _next(
+    finished: asyncio.Queue[Rendered], work: asyncio.Future[None], deadline: Deadline
+) -> Rendered:
+    """The next output the thread hands over; the thread's error if it ended without
+    one, TIME_LIMIT_EXCEEDED at the deadline."""
+    getting = asyncio.ensure_future(finished.get())
+    either: set[asyncio.Future[Any]] = {getting, work}
+    try:
+        done, _ = await asyncio.wait(
+            either,
+            timeout=max(deadline.remaining(), 0.0),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        if not getting.done():
+            getting.cancel()
+    # The thread's hand-over is scheduled before its end, so an output it gave is here.
+    if getting in done:
+        return getting.result()
+    if work in done:
+        work.result()  # raises the thread's error
+        raise RuntimeError("the render ended before handing over every output")
+    raise deadline.exceeded("given up while a step was still running")
+
+
+async def _within(future: asyncio.Future[Any], deadline: Deadline) -> Any:
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), deadline.remaining())
+    except TimeoutError:
+        raise deadline.exceeded("given up while a step was still running") from None
 
 
 def _resolve(started: asyncio.Future[Deadline], deadline: Deadline) -> None:
@@ -103,38 +205,10 @@ def _resolve(started: asyncio.Future[Deadline], deadline: Deadline) -> None:
         started.set_result(deadline)
 
 
-def shrink_target(steps: Sequence[Operation], size: Size) -> Size | None:
-    """The size a JPEG may be decoded near, when the first step scales it down anyway.
-
-    Only a leading resize qualifies: a blur or crop before it would see fewer pixels.
-    Measured here on bench-images/photo_12mp.jpg (4000x3000) -> resize 800x600 -> JPEG,
-    one thread, median of 7: 128 ms with a full decode, 57 ms with shrink-on-load
-    (2.2x; the full path already uses reducing_gap). Resized pixels differ by PSNR
-    55.3 dB before encoding, 45.8 dB between the two encoded JPEGs.
-    """
-    if not steps or not isinstance(steps[0], Resize | ForceResize):
-        return None
-    target = output_size(size, steps[0])
-    if target[0] >= size[0] or target[1] >= size[1]:
-        return None
-    return target
-
-
-def _check_header(operations: Sequence[Operation], limits: ImageLimits, header: Header) -> None:
-    fmt, _ = output_format(operations, header.format)
-    kept = kept_frames(header.format, len(header.sizes), fmt)
-    check_plan(header.sizes[:kept], operations, limits)
-
-
-def _pin_drafted_resize(
-    steps: list[Operation], decoded: Decoded, frame: Image.Image
-) -> list[Operation]:
-    """After shrink-on-load the frame is a little off the source's aspect (libjpeg rounds
-    up), so the first resize is pinned to the size the full-size source would give."""
-    if frame.size == decoded.size or shrink_target(steps, decoded.size) is None:
-        return steps
-    width, height = output_size(decoded.size, steps[0])
-    return [ForceResize(width, height), *steps[1:]]
+def _check_header(
+    prefix: Sequence[Operation], outputs: Sequence[Output], limits: ImageLimits, header: Header
+) -> None:
+    check_outputs(header.sizes, header.format, prefix, outputs, limits)
 
 
 def _apply_all(frame: Image.Image, steps: Sequence[Operation], deadline: Deadline) -> Image.Image:

@@ -19,24 +19,31 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from imgflow.backends.broker import Consumer, DeadLetter, Handler, Message, Retry
-from imgflow.backends.storage import ObjectMissing, result_key
+from imgflow.backends.storage import ObjectMissing, output_key
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.imaging.operations import pipeline_from_json
+from imgflow.imaging.outputs import StoredImage
 from imgflow.jobs import records as jobs
 from imgflow.jobs import transitions
+from imgflow.jobs.outputs import outputs_of
 from imgflow.models import Job
 from imgflow.services import Services
-from workers.pipeline import render_in
+from workers.pipeline import Rendered, render_outputs_in
 
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 0.5
 """A deferred message comes back this long after the lease it waited for runs out."""
 HAND_BACK_TIMEOUT_SECONDS = 5.0
+
+
+class LeaseLost(Exception):
+    """Another attempt took the job over while this one was storing its outputs."""
 
 
 class Worker:
@@ -109,6 +116,8 @@ class Worker:
             await self.process(job)
         except ImgflowError as error:
             await transitions.fail(self.services, job.id, job.attempts, error)
+        except LeaseLost:
+            log.warning("lease lost mid-job: the job was taken over", extra=job_fields(job))
         except ObjectMissing:
             gone = ImgflowError(ErrorCode.PROCESSING_FAILED, "the source image is gone")
             await transitions.fail(self.services, job.id, job.attempts, gone)
@@ -150,18 +159,45 @@ class Worker:
             log.warning("could not hand the job back", extra=job_fields(job), exc_info=True)
 
     async def process(self, job: Job) -> None:
+        """Render the job's outputs not stored yet, storing each as it comes (a re-run
+        after a crash or a retry skips those a fenced write recorded; the others are
+        written again under the same keys), then settle the job."""
         services = self.services
-        self.faults.trip("storage_get")
-        source = await services.storage.get(job.source_key)
-        operations = pipeline_from_json(job.operations)
-        # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow is
-        # mid-step: the job fails and this slot takes the next message.
-        rendered = await render_in(
-            services.image_pool, source, operations, services.settings.image_limits
-        )
-        key = result_key(job.id, rendered.info.format)
-        await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
-        if await transitions.succeed(services, job.id, job.attempts, key, rendered.info):
+        outputs = {output.name: output for output in outputs_of(job)}
+        pending = [output for output in outputs.values() if output.image is None]
+        left = len(pending)
+
+        async def store(rendered: Rendered) -> None:
+            nonlocal left
+            key = output_key(job.id, rendered.name, rendered.info.format)
+            await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
+            outputs[rendered.name] = replace(
+                outputs[rendered.name], image=StoredImage(key, rendered.info)
+            )
+            left -= 1
+            if (
+                left
+                and await transitions.store_output(
+                    services, job.id, job.attempts, list(outputs.values())
+                )
+                is None
+            ):
+                raise LeaseLost(job.id)
+
+        if pending:
+            self.faults.trip("storage_get")
+            source = await services.storage.get(job.source_key)
+            # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow
+            # is mid-step: the job fails and this slot takes the next message.
+            await render_outputs_in(
+                services.image_pool,
+                source,
+                pipeline_from_json(job.operations),
+                pending,
+                services.settings.image_limits,
+                store,
+            )
+        if await transitions.succeed(services, job.id, job.attempts, list(outputs.values())):
             log.info("job succeeded", extra=job_fields(job))
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:

@@ -18,7 +18,14 @@ from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import check_frame_pixels, pixel_limit
 from imgflow.imaging.operations import Operation
-from imgflow.imaging.planning import check_plan, kept_frames, output_format
+from imgflow.imaging.outputs import Output, fit_widths
+from imgflow.imaging.planning import (
+    check_outputs,
+    check_plan,
+    kept_frames,
+    output_format,
+    prefix_width,
+)
 from imgflow.imaging.sizes import output_size
 from imgflow.imaging.source import (
     PILLOW_PLUGINS,
@@ -30,7 +37,15 @@ from imgflow.imaging.source import (
     sniff,
 )
 
-__all__ = ["PILLOW_PLUGINS", "check_pipeline", "pixel_limit", "planned_size", "probe", "sniff"]
+__all__ = [
+    "PILLOW_PLUGINS",
+    "check_job",
+    "check_pipeline",
+    "pixel_limit",
+    "planned_size",
+    "probe",
+    "sniff",
+]
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +174,18 @@ def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: I
     fmt, _ = output_format(operations, source.format)
     frames = kept_frames(source.format, source.frames, fmt)
     check_plan([(source.width, source.height)] * frames, operations, limits)
+
+
+def check_job(
+    source: ImageInfo, prefix: Sequence[Operation], outputs: Sequence[Output], limits: ImageLimits
+) -> tuple[list[Output], list[int]]:
+    """The job's outputs fitted to the source (srcset widths wider than the prefix's
+    image left out, and listed), once the whole job passed `check_outputs` from the
+    source's size, as `check_pipeline` does for one pipeline."""
+    fitted, skipped = fit_widths(outputs, prefix_width((source.width, source.height), prefix))
+    sizes = [(source.width, source.height)] * source.frames
+    check_outputs(sizes, source.format, prefix, fitted, limits)
+    return fitted, skipped
 
 
 def planned_size(width: int, height: int, operations: Sequence[Operation]) -> tuple[int, int]:

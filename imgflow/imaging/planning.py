@@ -16,6 +16,7 @@ from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
 from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.leash import pixel_limit
 from imgflow.imaging.operations import MAX_SIDE, Convert, Operation
+from imgflow.imaging.outputs import Output
 from imgflow.imaging.sizes import Size, output_size
 
 
@@ -82,3 +83,39 @@ def _check_total_output(counts: Counter[Size], limits: ImageLimits, step: str) -
             f"{step}: the output would be {counts.total()} frames, {total:,} pixels in all; "
             f"the limit is {limits.max_total_pixels:,} pixels across frames",
         )
+
+
+def check_outputs(
+    sizes: Sequence[Size],
+    source: ImageFormat,
+    prefix: Sequence[Operation],
+    outputs: Sequence[Output],
+    limits: ImageLimits,
+) -> None:
+    """Refuse a whole job from sizes alone: each output's path (the prefix, then its own
+    steps) as `check_plan` does, and the pixels of all the outputs together, which the
+    job's one time limit has to cover, against the budget across frames."""
+    total = 0
+    for output in outputs:
+        steps = [*prefix, *output.operations]
+        fmt, _ = output_format(steps, source)
+        kept = list(sizes[: kept_frames(source, len(sizes), fmt)])
+        check_plan(kept, steps, limits)
+        total += sum(width * height for width, height in (_final(size, steps) for size in kept))
+    if total > limits.max_total_pixels:
+        raise ImgflowError(
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"the job's {len(outputs)} outputs would be {total:,} pixels in all; "
+            f"the limit is {limits.max_total_pixels:,} pixels per job",
+        )
+
+
+def prefix_width(size: Size, prefix: Sequence[Operation]) -> int:
+    """The width of the prefix's image, which srcset widths must not exceed."""
+    return _final(size, prefix)[0]
+
+
+def _final(size: Size, steps: Sequence[Operation]) -> Size:
+    for op in steps:
+        size = output_size(size, op)
+    return size

@@ -29,3 +29,20 @@ def route(operations: Sequence[Operation]) -> QueueName:
         if queue is not None:
             return queue
     return QueueName.CONVERT
+
+
+HEAVIEST_FIRST = (QueueName.CONVERT, QueueName.ROTATE, QueueName.FORCE_RESIZE, QueueName.RESIZE)
+"""Queues by the cost of what lands on them: a format change re-encodes at full size
+(PNG encoding dominates, BASELINES), a rotation encodes every source pixel, a forced
+size is usually a thumbnail with a resample, a fit-inside resize a smaller one."""
+
+
+def route_outputs(prefix: Sequence[Operation], outputs: Sequence[Sequence[Operation]]) -> QueueName:
+    """A job with several outputs is one message on one queue: each output's path (the
+    prefix, then its steps) is routed by the rule above, and the job goes to the heaviest
+    of those queues, so the workers sized for the costliest work take it. With one
+    output this is `route` of its pipeline, as before outputs existed."""
+    if not outputs:
+        return route(prefix)
+    queues = {route([*prefix, *steps]) for steps in outputs}
+    return next(queue for queue in HEAVIEST_FIRST if queue in queues)

@@ -44,6 +44,8 @@ class Event(StrEnum):
     CANCEL = "cancel"
     CLAIM = "claim"
     """A worker takes the job under a lease: a queued one, or one whose lease ran out."""
+    STORE_OUTPUT = "store_output"
+    """One of the job's outputs is stored; the others are still being made."""
     SUCCEED = "succeed"
     FAIL = "fail"
     """The image's fault, or transient trouble on the last attempt."""
@@ -116,6 +118,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(_S.QUEUED, Event.CLAIM, _S.PROCESSING, _WORKER),
     # Taking over: the holder's lease ran out (it died), and its message came back.
     Transition(_S.PROCESSING, Event.CLAIM, _S.PROCESSING, _WORKER, (LEASE_RAN_OUT,)),
+    Transition(_S.PROCESSING, Event.STORE_OUTPUT, _S.PROCESSING, _WORKER, (HELD,)),
     Transition(_S.PROCESSING, Event.SUCCEED, _S.SUCCEEDED, _WORKER, (HELD,)),
     Transition(_S.PROCESSING, Event.FAIL, _S.FAILED, _WORKER, (HELD,)),
     Transition(_S.PROCESSING, Event.RELEASE, _S.QUEUED, _WORKER, (HELD,)),

@@ -23,9 +23,18 @@ from imgflow.backends.storage import source_key, upload_key
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.info import ImageInfo
-from imgflow.imaging.ingest import check_pipeline, probe
+from imgflow.imaging.ingest import check_job, probe
 from imgflow.imaging.operations import Operation, pipeline_to_json
-from imgflow.imaging.routing import route
+from imgflow.imaging.outputs import (
+    JobSpec,
+    Output,
+    check_spec,
+    fit_widths,
+    outputs_to_json,
+    planned_outputs,
+)
+from imgflow.imaging.planning import prefix_width
+from imgflow.imaging.routing import route_outputs
 from imgflow.jobs import cursors, lifecycle, transitions
 from imgflow.jobs.lifecycle import Event
 from imgflow.models import IDEMPOTENCY_KEY_MAX, Job, new_id, utcnow
@@ -50,10 +59,10 @@ async def submit(
     services: Services,
     owner_id: str,
     data: bytes,
-    operations: Sequence[Operation],
+    spec: JobSpec,
     idempotency_key: str | None = None,
 ) -> Job:
-    """Check the file and the pipeline, store the source, record the job, queue it.
+    """Check the file and the job's spec, store the source, record the job, queue it.
 
     A refusal raises before anything is stored: no job is left behind. With an
     idempotency key the owner already used, that job is returned and nothing else
@@ -67,9 +76,9 @@ async def submit(
         if existing is not None:
             return existing
     await quotas.check_active_jobs(services, owner_id)
-    check_operations(operations, services.settings.max_operations)
-    info = await inspect_source(services, data, operations)
-    job = new_job(owner_id, operations, info=info, idempotency_key=idempotency_key)
+    check_job_spec(services, spec)
+    info, _ = await inspect_source(services, data, spec.operations, planned_outputs(spec))
+    job = new_job(owner_id, spec, info=info, idempotency_key=idempotency_key)
     winner = await store_and_record(services, job, data, info.format.mime_type)
     if winner is not None:
         return winner
@@ -122,10 +131,11 @@ async def by_idempotency_key(services: Services, owner_id: str, key: str) -> Job
 
 
 async def inspect_source(
-    services: Services, data: bytes, operations: Sequence[Operation]
-) -> ImageInfo:
+    services: Services, data: bytes, prefix: Sequence[Operation], outputs: Sequence[Output]
+) -> tuple[ImageInfo, tuple[list[Output], list[int]]]:
     """The ingest checks, from headers only: size, real format, pixel and frame limits,
-    and whether the pipeline fits the image. Raises ImgflowError with the code."""
+    and whether the whole job fits the image. Raises ImgflowError with the code. Returns
+    the source's info and the outputs fitted to it, with the srcset widths skipped."""
     settings = services.settings
     if len(data) > settings.max_upload_bytes:
         raise ImgflowError(
@@ -134,42 +144,43 @@ async def inspect_source(
         )
     loop = asyncio.get_running_loop()
     info = await loop.run_in_executor(services.image_pool, probe, data, settings.image_limits)
-    check_pipeline(info, operations, settings.image_limits)
-    return info
+    return info, check_job(info, prefix, outputs, settings.image_limits)
 
 
-def check_operations(operations: Sequence[Operation], limit: int) -> None:
-    if not operations:
-        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "the pipeline needs at least one operation")
-    if len(operations) > limit:
-        raise ImgflowError(
-            ErrorCode.BAD_USER_INPUT,
-            f"at most {limit} operations per pipeline, got {len(operations)}",
-        )
+def check_job_spec(services: Services, spec: JobSpec) -> None:
+    """BAD_USER_INPUT or TOO_MANY_OUTPUTS for a spec no source could make right."""
+    settings = services.settings
+    check_spec(spec, max_outputs=settings.max_outputs, max_operations=settings.max_operations)
 
 
 def new_job(
     owner_id: str,
-    operations: Sequence[Operation],
+    spec: JobSpec,
     *,
     info: ImageInfo | None,
     idempotency_key: str | None = None,
 ) -> Job:
     """The one place a job row is built. With `info` (its source passed the checks) the
-    job is submitted; without, it awaits a direct upload of its file. The status it is
-    born in is the lifecycle table's."""
+    job is submitted, its srcset widths fitted to the source; without, it awaits a direct
+    upload of its file, and they are fitted when it arrives. The status it is born in is
+    the lifecycle table's."""
     job_id = new_id()
+    outputs, skipped = planned_outputs(spec), None
     if info is None:
         born, key, source = Event.REQUEST_UPLOAD, upload_key(job_id), {}
     else:
         born, key, source = Event.SUBMIT, source_key(job_id), transitions.source_fields(info)
+        width = prefix_width((info.width, info.height), spec.operations)
+        outputs, skipped = fit_widths(outputs, width)
     return Job(
         id=job_id,
         owner_id=owner_id,
         idempotency_key=idempotency_key,
         status=lifecycle.target(born),
-        queue=route(operations),
-        operations=pipeline_to_json(operations),
+        queue=route_outputs(spec.operations, [output.operations for output in outputs]),
+        operations=pipeline_to_json(spec.operations),
+        outputs=outputs_to_json(outputs),
+        skipped_widths=skipped,
         source_key=key,
         **source,
     )

@@ -9,6 +9,7 @@ whichever process ended it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -18,8 +19,10 @@ from sqlmodel import col
 from imgflow.backends.events import job_channel, user_channel
 from imgflow.errors import ErrorCode, ImgflowError, is_transient
 from imgflow.imaging.info import ImageInfo
+from imgflow.imaging.outputs import Output, main_output, outputs_to_json
 from imgflow.jobs import lifecycle
 from imgflow.jobs.lifecycle import Event, Fence
+from imgflow.jobs.outputs import result_fields
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
 
@@ -84,15 +87,25 @@ def _fenced(attempt: int) -> Fence:
 
 
 async def accept_upload(
-    services: Services, job_id: str, info: ImageInfo, checked_key: str
+    services: Services,
+    job_id: str,
+    info: ImageInfo,
+    checked_key: str,
+    fitted: tuple[list[Output], list[int]] | None = None,
 ) -> Job | None:
-    """The uploaded file passed the checks; the job runs on the copy at `checked_key`."""
+    """The uploaded file passed the checks; the job runs on the copy at `checked_key`,
+    with its outputs `fitted` to the source (srcset widths kept, widths skipped; None
+    leaves them as recorded)."""
+    outputs = {}
+    if fitted is not None:
+        outputs = {"outputs": outputs_to_json(fitted[0]), "skipped_widths": fitted[1]}
     return await _move(
         services,
         Event.ACCEPT_UPLOAD,
         job_id,
         _unfenced(),
         source_key=checked_key,
+        **outputs,
         **source_fields(info),
     )
 
@@ -142,23 +155,32 @@ async def claim(services: Services, job_id: str) -> Job | None:
     )
 
 
-async def succeed(
-    services: Services, job_id: str, attempt: int, key: str, info: ImageInfo
+async def store_output(
+    services: Services, job_id: str, attempt: int, outputs: Sequence[Output]
 ) -> Job | None:
+    """One more output is stored (`outputs` as they now stand): subscribers see it, and
+    the job's progress, while the worker goes on with the next."""
+    return await _move(
+        services, Event.STORE_OUTPUT, job_id, _fenced(attempt), outputs=outputs_to_json(outputs)
+    )
+
+
+async def succeed(
+    services: Services, job_id: str, attempt: int, outputs: Sequence[Output]
+) -> Job | None:
+    """Every output is stored; the result columns show the main one (`default`, else
+    the first) for clients that know only `Job.result`."""
     fence = _fenced(attempt)
+    main = main_output(outputs)
     return await _move(
         services,
         Event.SUCCEED,
         job_id,
         fence,
-        result_key=key,
-        result_format=info.format.value,
-        result_width=info.width,
-        result_height=info.height,
-        result_frames=info.frames,
-        result_bytes=info.bytes,
+        outputs=outputs_to_json(outputs),
         finished_at=fence.now,
         lease_until=None,
+        **result_fields(main.image if main is not None else None),
     )
 
 

@@ -6,7 +6,6 @@ event SNS delivers, whichever comes first. Both run the same ingest checks as
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,9 +13,11 @@ from imgflow.accounts import quotas
 from imgflow.backends.storage import UPLOADS_PREFIX, UploadForm, source_key
 from imgflow.domain import JobStatus
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.operations import Operation, pipeline_from_json
+from imgflow.imaging.operations import pipeline_from_json
+from imgflow.imaging.outputs import JobSpec
 from imgflow.jobs import records as jobs
 from imgflow.jobs import transitions
+from imgflow.jobs.outputs import outputs_of
 from imgflow.models import Job, utcnow
 from imgflow.services import Services
 
@@ -36,7 +37,7 @@ async def request_upload(
     owner_id: str,
     filename: str,
     content_type: str,
-    operations: Sequence[Operation],
+    spec: JobSpec,
     base_url: str,
 ) -> UploadTicket:
     """Record a job awaiting its file, and sign a form for exactly that file.
@@ -50,9 +51,9 @@ async def request_upload(
                 ErrorCode.BAD_USER_INPUT, f"{name} must be 1 to {MAX_NAME} characters"
             )
     settings = services.settings
-    jobs.check_operations(operations, settings.max_operations)
+    jobs.check_job_spec(services, spec)
     await quotas.check_active_jobs(services, owner_id)
-    job = jobs.new_job(owner_id, operations, info=None)
+    job = jobs.new_job(owner_id, spec, info=None)
     ttl = settings.upload_ttl_seconds
     form = await services.storage.upload_form(
         job.source_key, settings.max_upload_bytes, ttl, base_url
@@ -112,7 +113,8 @@ async def accept(services: Services, job: Job) -> Job:
         raise ImgflowError(ErrorCode.UPLOAD_MISSING, "no file has been uploaded for this job yet")
     data = await services.storage.get(job.source_key)
     try:
-        info = await jobs.inspect_source(services, data, pipeline_from_json(job.operations))
+        prefix = pipeline_from_json(job.operations)
+        info, fitted = await jobs.inspect_source(services, data, prefix, outputs_of(job))
     except ImgflowError as error:
         failed = await transitions.refuse_upload(services, job.id, error)
         return failed or await current(services, job.id)
@@ -121,7 +123,7 @@ async def accept(services: Services, job: Job) -> Job:
     # refuse a second POST) changes nothing once the job is accepted.
     checked_key = source_key(job.id)
     await services.storage.put(checked_key, data, "application/octet-stream")
-    queued = await transitions.accept_upload(services, job.id, info, checked_key)
+    queued = await transitions.accept_upload(services, job.id, info, checked_key, fitted)
     if queued is None:  # accepted meanwhile by the other path (event or confirmation)
         return await current(services, job.id)
     log.info("upload accepted", extra={"job_id": job.id, "queue": queued.queue.value})

@@ -28,8 +28,13 @@ def test_contract_names_are_present() -> None:
         "enum QueueName",
         "enum ImageFormat",
         "input OperationInput @oneOf",
-        "submitImage(file: Upload!, operations: [OperationInput!]!, idempotencyKey: String = null)"
-        ": Job!",
+        "submitImage(file: Upload!, operations: [OperationInput!] = null, "
+        "variants: [VariantInput!] = null, srcset: SrcsetInput = null, "
+        "idempotencyKey: String = null): Job!",
+        "input VariantInput",
+        "input SrcsetInput",
+        "outputs: [Output!]!",
+        "progress: JobProgress!",
         "cancelJob(id: ID!): Job!",
         "retryJob(id: ID!): Job!",
         "jobUpdated(id: ID!): Job!",

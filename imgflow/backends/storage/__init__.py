@@ -1,8 +1,10 @@
 """Object storage for sources and results, chosen by URL (`file://` or `s3://`).
 
 Keys: `sources/<job id>` for files sent through the API, `uploads/<job id>` for
-direct uploads, `results/<job id>.<ext>` for outputs. A result
-key is derived from the job alone, so a re-run overwrites instead of duplicating.
+direct uploads, `results/<job id>.<ext>` for a job's `default` output and
+`results/<job id>.<name>.<ext>` for its other outputs (downloaded under that name).
+An output's key is derived from the job and the output's name alone, so a re-run
+overwrites instead of duplicating.
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ def upload_key(job_id: str) -> str:
 
 def result_key(job_id: str, fmt: ImageFormat) -> str:
     return f"results/{job_id}.{fmt.extension}"
+
+
+def output_key(job_id: str, name: str, fmt: ImageFormat) -> str:
+    """The `default` output keeps the key results had before outputs existed; the
+    others sit beside it, one per name (names are plain: see imgflow.imaging.outputs).
+    The default's key never has a second dot, so no name can reach it."""
+    if name == "default":
+        return result_key(job_id, fmt)
+    return f"results/{job_id}.{name}.{fmt.extension}"
 
 
 def open_storage(

@@ -25,6 +25,7 @@ from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.operations import Resize
+from imgflow.imaging.outputs import DEFAULT_OUTPUT, JobSpec, Output, StoredImage
 from imgflow.jobs import records as jobs
 from imgflow.jobs import streams, transitions
 from imgflow.models import Job, User, new_id
@@ -34,6 +35,7 @@ from imgflow.settings import Settings
 FAST = streams.Backoff(first_seconds=0.001, most_seconds=0.004)
 SOURCE = ImageInfo(ImageFormat.PNG, width=8, height=6, frames=1, bytes=100)
 RESULT = ImageInfo(ImageFormat.WEBP, width=4, height=3, frames=1, bytes=50)
+STORED = [Output(DEFAULT_OUTPUT, image=StoredImage("results/x", RESULT))]
 STEP_SECONDS = 5.0
 """How long one step of a stream may take: generous, since a failing test waits it out."""
 CUT: Event = {"outage": "the connection to the event source was lost"}
@@ -140,7 +142,7 @@ async def new_owner(services: Services) -> str:
 
 
 async def queued_job(services: Services, owner_id: str) -> Job:
-    job = jobs.new_job(owner_id, [Resize(width=4)], info=SOURCE)
+    job = jobs.new_job(owner_id, JobSpec((Resize(width=4),)), info=SOURCE)
     await jobs.record(services, job)
     return job
 
@@ -149,7 +151,7 @@ async def run(services: Services, job_id: str) -> None:
     """A worker's run of the job: claimed, then succeeded."""
     claimed = await transitions.claim(services, job_id)
     assert claimed is not None
-    assert await transitions.succeed(services, job_id, claimed.attempts, "results/x", RESULT)
+    assert await transitions.succeed(services, job_id, claimed.attempts, STORED)
 
 
 async def step(stream: AsyncIterator[Job]) -> Job:
@@ -187,7 +189,7 @@ async def test_a_job_stream_sends_the_current_state_then_each_change_until_it_en
     claimed = await transitions.claim(services, job.id)
     assert claimed is not None
     seen.append(await step(stream))
-    await transitions.succeed(services, job.id, claimed.attempts, "results/x", RESULT)
+    await transitions.succeed(services, job.id, claimed.attempts, STORED)
     seen.append(await step(stream))
     assert statuses(seen) == [JobStatus.QUEUED, JobStatus.PROCESSING, JobStatus.SUCCEEDED]
     assert seen[-1].result_width == RESULT.width

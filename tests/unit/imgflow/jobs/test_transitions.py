@@ -21,6 +21,7 @@ from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.operations import Resize
+from imgflow.imaging.outputs import DEFAULT_OUTPUT, JobSpec, Output, StoredImage
 from imgflow.jobs import lifecycle, transitions
 from imgflow.jobs import records as jobs
 from imgflow.jobs.lifecycle import Actor, Event, Transition
@@ -31,6 +32,7 @@ from imgflow.settings import Settings
 ATTEMPT = 2
 INFO = ImageInfo(ImageFormat.PNG, width=8, height=6, frames=1, bytes=100)
 ERROR = ImgflowError(ErrorCode.UNSUPPORTED_FORMAT, "not an image")
+OUTPUTS = [Output(DEFAULT_OUTPUT, image=StoredImage("results/x.png", INFO))]
 Move = Callable[[Services, str], Awaitable[Job | None]]
 
 MOVES: dict[Event, Move] = {
@@ -40,7 +42,8 @@ MOVES: dict[Event, Move] = {
     Event.CANCEL: transitions.cancel,
     Event.RETRY: transitions.retry,
     Event.CLAIM: transitions.claim,
-    Event.SUCCEED: lambda s, j: transitions.succeed(s, j, ATTEMPT, "results/x.png", INFO),
+    Event.STORE_OUTPUT: lambda s, j: transitions.store_output(s, j, ATTEMPT, OUTPUTS),
+    Event.SUCCEED: lambda s, j: transitions.succeed(s, j, ATTEMPT, OUTPUTS),
     Event.FAIL: lambda s, j: transitions.fail(s, j, ATTEMPT, ERROR),
     Event.RELEASE: lambda s, j: transitions.release(s, j, ATTEMPT),
     Event.HAND_BACK: lambda s, j: transitions.hand_back(s, j, ATTEMPT),
@@ -59,6 +62,7 @@ TODAY = {
     (S.QUEUED, Event.CANCEL, S.CANCELLED),
     (S.QUEUED, Event.CLAIM, S.PROCESSING),
     (S.PROCESSING, Event.CLAIM, S.PROCESSING),
+    (S.PROCESSING, Event.STORE_OUTPUT, S.PROCESSING),
     (S.PROCESSING, Event.SUCCEED, S.SUCCEEDED),
     (S.PROCESSING, Event.FAIL, S.FAILED),
     (S.PROCESSING, Event.RELEASE, S.QUEUED),
@@ -167,6 +171,7 @@ def test_who_causes_each_event() -> None:
         Event.CANCEL: {api},
         Event.RETRY: {api},
         Event.CLAIM: {worker},
+        Event.STORE_OUTPUT: {worker},
         Event.SUCCEED: {worker},
         Event.FAIL: {worker},
         Event.RELEASE: {worker},
@@ -281,7 +286,7 @@ async def test_with_notifications_an_ending_is_owed_and_announced_once(
 
 
 def test_jobs_are_born_in_the_tables_statuses() -> None:
-    pipeline = [Resize(width=4)]
+    pipeline = JobSpec((Resize(width=4),))
     submitted = jobs.new_job("owner", pipeline, info=INFO, idempotency_key="k")
     assert submitted.status is lifecycle.target(Event.SUBMIT) is JobStatus.QUEUED
     assert submitted.source_format == "PNG"
