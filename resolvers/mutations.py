@@ -7,12 +7,13 @@ from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
 from gql.context import Info
-from gql.inputs import OperationInput, SrcsetInput, VariantInput, to_spec
+from gql.inputs import OperationInput, SrcsetInput, VariantInput, asked_spec
 from gql.types import AuthPayload, FormField, Job, UploadTicket, User
 from imgflow.accounts import registration as accounts
 from imgflow.accounts.auth import Token
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.jobs import control, uploads
+from imgflow.imaging.outputs import JobSpec
+from imgflow.jobs import batches, control, presets, uploads
 from imgflow.jobs import records as jobs
 from imgflow.models import User as UserRow
 
@@ -41,14 +42,36 @@ async def submit_image(
     operations: list[OperationInput] | None = None,
     variants: list[VariantInput] | None = None,
     srcset: SrcsetInput | None = None,
+    analyze: bool = False,
+    preset: str | None = None,
     idempotency_key: str | None = None,
 ) -> Job:
     user = await info.context.user()
     services = info.context.services
-    spec = to_spec(operations or [], variants, srcset)
+    asked = asked_spec(operations, variants, srcset, analyze)
+    spec = await presets.submission_spec(services, user.id, asked, preset)
     data = await read_upload(file, services.settings.max_upload_bytes)
     job = await jobs.submit(services, user.id, data, spec, idempotency_key)
     return Job.from_row(job)
+
+
+async def submit_images(
+    info: Info,
+    files: list[Upload],
+    operations: list[OperationInput] | None = None,
+    variants: list[VariantInput] | None = None,
+    srcset: SrcsetInput | None = None,
+    analyze: bool = False,
+    preset: str | None = None,
+) -> list[Job]:
+    user = await info.context.user()
+    services = info.context.services
+    asked = asked_spec(operations, variants, srcset, analyze)
+    spec = await presets.submission_spec(services, user.id, asked, preset)
+    batches.check_size(len(files), services.settings.max_batch_files)
+    limit = services.settings.max_upload_bytes
+    data = [await read_upload(file, limit, number) for number, file in enumerate(files, 1)]
+    return [Job.from_row(job) for job in await batches.submit_batch(services, user.id, data, spec)]
 
 
 async def request_upload(
@@ -58,15 +81,15 @@ async def request_upload(
     operations: list[OperationInput] | None = None,
     variants: list[VariantInput] | None = None,
     srcset: SrcsetInput | None = None,
+    analyze: bool = False,
+    preset: str | None = None,
 ) -> UploadTicket:
     user = await info.context.user()
+    services = info.context.services
+    asked = asked_spec(operations, variants, srcset, analyze)
+    spec: JobSpec = await presets.submission_spec(services, user.id, asked, preset)
     ticket = await uploads.request_upload(
-        info.context.services,
-        user.id,
-        filename,
-        content_type,
-        to_spec(operations or [], variants, srcset),
-        info.context.base_url,
+        services, user.id, filename, content_type, spec, info.context.base_url
     )
     return UploadTicket(
         job=Job.from_row(ticket.job),
@@ -91,13 +114,15 @@ async def retry_job(info: Info, id: strawberry.ID) -> Job:
     return Job.from_row(await control.retry(info.context.services, user.id, str(id)))
 
 
-async def read_upload(file: object, limit: int) -> bytes:
-    """The upload's bytes, refusing more than `limit` without reading them all."""
+async def read_upload(file: object, limit: int, number: int | None = None) -> bytes:
+    """The upload's bytes, refusing more than `limit` without reading them all. `number`
+    names the file in a batch's refusals (counted from 1)."""
+    which = "the file" if number is None else f"file {number}"
     if not isinstance(file, UploadFile):
-        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "file must be a multipart upload")
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, f"{which} must be a multipart upload")
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise ImgflowError(ErrorCode.PAYLOAD_TOO_LARGE, f"the file is larger than {limit} bytes")
+        raise ImgflowError(ErrorCode.PAYLOAD_TOO_LARGE, f"{which} is larger than {limit} bytes")
     if not data:
-        raise ImgflowError(ErrorCode.EMPTY_FILE, "the file is empty")
+        raise ImgflowError(ErrorCode.EMPTY_FILE, f"{which} is empty")
     return data

@@ -60,6 +60,5 @@ def dominant_colours(frame: Image.Image) -> tuple[str, ...]:
     quantized = strip.quantize(MAX_DOMINANT_COLOURS, Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
     counts = sorted(quantized.getcolors() or [], reverse=True)
-    return tuple(
-        "#{:02x}{:02x}{:02x}".format(*palette[3 * index : 3 * index + 3]) for _, index in counts
-    )
+    indexes = [int(index) for _, index in counts]  # type: ignore[call-overload]  # P mode: ints
+    return tuple("#{:02x}{:02x}{:02x}".format(*palette[3 * i : 3 * i + 3]) for i in indexes)

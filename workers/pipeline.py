@@ -12,16 +12,19 @@ from typing import Any
 
 from PIL import Image
 
+from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import Operation
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output
 from imgflow.imaging.planning import check_outputs, kept_frames, output_format
 from workers import transforms
+from workers.analysis import analyze
 from workers.codec import Header, decode, encode, frame_count
 from workers.shrink import job_shrink_target, pinned, pixel_steps, shrink_target
 
 __all__ = [
+    "AnalysisRequest",
     "Rendered",
     "render",
     "render_in",
@@ -30,7 +33,7 @@ __all__ = [
     "shrink_target",
 ]
 
-Emit = Callable[["Rendered"], None]
+Emit = Callable[["Rendered | Analysis"], None]
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,13 @@ class Rendered:
     data: bytes
     info: ImageInfo
     name: str = DEFAULT_OUTPUT
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """`analyze: true` on a job, and what its analysis may show."""
+
+    expose_gps: bool
 
 
 def render(
@@ -55,9 +65,12 @@ def render(
     going at `deadline` (by default `limits.job_time_limit_seconds` from now).
     """
     rendered: list[Rendered] = []
-    render_outputs(
-        data, (), [Output(DEFAULT_OUTPUT, tuple(operations))], limits, rendered.append, deadline
-    )
+
+    def keep(item: Rendered | Analysis) -> None:
+        if isinstance(item, Rendered):
+            rendered.append(item)
+
+    render_outputs(data, (), [Output(DEFAULT_OUTPUT, tuple(operations))], limits, keep, deadline)
     return rendered[0]
 
 
@@ -68,13 +81,16 @@ def render_outputs(
     limits: ImageLimits,
     emit: Emit,
     deadline: Deadline | None = None,
+    analysis: AnalysisRequest | None = None,
 ) -> None:
     """Decode `data` once, run `prefix` once, then for each output its own steps from the
     prefix's frames and its encode, calling `emit` with each output in order.
 
     The whole job is planned from the decoder's headers first (every output, and all
     of them together, against `limits`); a JPEG is shrunk on load for the largest
-    output that scales down. One `deadline` covers the whole job.
+    output that scales down. One `deadline` covers the whole job. With `analysis`, the
+    decoded source's `Analysis` is emitted first, before any output is made; the JPEG
+    is then decoded at full size, since the perceptual hash is the source's own.
     """
     deadline = deadline or Deadline(limits.job_time_limit_seconds)
     own_steps = [pixel_steps(output.operations) for output in outputs]
@@ -82,10 +98,15 @@ def render_outputs(
     decoded = decode(
         data,
         limits,
-        shrink=partial(job_shrink_target, before, own_steps),
+        shrink=None if analysis else partial(job_shrink_target, before, own_steps),
         plan=partial(_check_header, prefix, outputs, limits),
         deadline=deadline,
     )
+    if analysis is not None:
+        deadline.check("analysis")
+        emit(analyze(decoded, expose_gps=analysis.expose_gps))
+    if not outputs:
+        return
     formats = [output_format([*prefix, *o.operations], decoded.format) for o in outputs]
     kept = [kept_frames(decoded.format, len(decoded.frames), fmt) for fmt, _ in formats]
     frames = decoded.frames[: max(kept, default=1)]
@@ -111,8 +132,9 @@ async def render_in(
     (see `render_outputs_in`)."""
     rendered: list[Rendered] = []
 
-    async def keep(output: Rendered) -> None:
-        rendered.append(output)
+    async def keep(item: Rendered | Analysis) -> None:
+        if isinstance(item, Rendered):
+            rendered.append(item)
 
     one = [Output(DEFAULT_OUTPUT, tuple(operations))]
     await render_outputs_in(pool, data, (), one, limits, keep)
@@ -125,11 +147,12 @@ async def render_outputs_in(
     prefix: Sequence[Operation],
     outputs: Sequence[Output],
     limits: ImageLimits,
-    store: Callable[[Rendered], Awaitable[None]],
+    store: Callable[[Rendered | Analysis], Awaitable[None]],
+    analysis: AnalysisRequest | None = None,
 ) -> None:
-    """`render_outputs` on a pool thread, `store` awaited here with each output as the
-    thread goes on with the next, the whole given up on once the job's time limit has
-    passed.
+    """`render_outputs` on a pool thread, `store` awaited here with each output (and
+    first the analysis, when asked for) as the thread goes on with the next, the whole
+    given up on once the job's time limit has passed.
 
     The clock starts when a thread picks the job up: time queued behind other jobs is
     not this job's. The thread checks the same deadline between steps and stops there
@@ -139,16 +162,16 @@ async def render_outputs_in(
     limits put on one step, then the thread stops at its next check."""
     loop = asyncio.get_running_loop()
     started: asyncio.Future[Deadline] = loop.create_future()
-    finished: asyncio.Queue[Rendered] = asyncio.Queue()
+    finished: asyncio.Queue[Rendered | Analysis] = asyncio.Queue()
 
     def run() -> None:
         deadline = Deadline(limits.job_time_limit_seconds)
         loop.call_soon_threadsafe(_resolve, started, deadline)
 
-        def emit(rendered: Rendered) -> None:
-            loop.call_soon_threadsafe(finished.put_nowait, rendered)
+        def emit(item: Rendered | Analysis) -> None:
+            loop.call_soon_threadsafe(finished.put_nowait, item)
 
-        render_outputs(data, prefix, outputs, limits, emit, deadline)
+        render_outputs(data, prefix, outputs, limits, emit, deadline, analysis)
 
     work = loop.run_in_executor(pool, run)
     try:
@@ -158,9 +181,8 @@ async def render_outputs_in(
             await work
             return
         deadline = started.result()
-        for _ in outputs:
-            rendered = await _next(finished, work, deadline)
-            await store(rendered)
+        for _ in range(len(outputs) + (analysis is not None)):
+            await store(await _next(finished, work, deadline))
         await _within(work, deadline)
     finally:
         # Still queued: dropped. Still running: its late result or error is discarded.
@@ -169,8 +191,8 @@ async def render_outputs_in(
 
 
 async def _next(
-    finished: asyncio.Queue[Rendered], work: asyncio.Future[None], deadline: Deadline
-) -> Rendered:
+    finished: asyncio.Queue[Rendered | Analysis], work: asyncio.Future[None], deadline: Deadline
+) -> Rendered | Analysis:
     """The next output the thread hands over; the thread's error if it ended without
     one, TIME_LIMIT_EXCEEDED at the deadline."""
     getting = asyncio.ensure_future(finished.get())

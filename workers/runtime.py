@@ -26,6 +26,7 @@ from imgflow.backends.storage import ObjectMissing, output_key
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
+from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.operations import pipeline_from_json
 from imgflow.imaging.outputs import StoredImage
 from imgflow.jobs import records as jobs
@@ -33,7 +34,7 @@ from imgflow.jobs import transitions
 from imgflow.jobs.outputs import outputs_of
 from imgflow.models import Job
 from imgflow.services import Services
-from workers.pipeline import Rendered, render_outputs_in
+from workers.pipeline import AnalysisRequest, Rendered, render_outputs_in
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,11 @@ class Worker:
         pending = [output for output in outputs.values() if output.image is None]
         left = len(pending)
 
-        async def store(rendered: Rendered) -> None:
+        async def store(rendered: Rendered | Analysis) -> None:
             nonlocal left
+            if isinstance(rendered, Analysis):
+                await self.store_analysis(job, rendered)
+                return
             key = output_key(job.id, rendered.name, rendered.info.format)
             await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
             outputs[rendered.name] = replace(
@@ -184,7 +188,8 @@ class Worker:
             ):
                 raise LeaseLost(job.id)
 
-        if pending:
+        analysis = self.analysis_wanted(job)
+        if pending or analysis:
             self.faults.trip("storage_get")
             source = await services.storage.get(job.source_key)
             # Past the job's time limit this raises TIME_LIMIT_EXCEEDED even while Pillow
@@ -196,9 +201,21 @@ class Worker:
                 pending,
                 services.settings.image_limits,
                 store,
+                analysis,
             )
         if await transitions.succeed(services, job.id, job.attempts, list(outputs.values())):
             log.info("job succeeded", extra=job_fields(job))
+
+    def analysis_wanted(self, job: Job) -> AnalysisRequest | None:
+        """What the job's analysis may show, when it asked for one not read yet."""
+        if not job.analyze or job.analysis is not None:
+            return None
+        return AnalysisRequest(expose_gps=self.services.settings.expose_gps)
+
+    async def store_analysis(self, job: Job, analysis: Analysis) -> None:
+        stored = await transitions.store_analysis(self.services, job.id, job.attempts, analysis)
+        if stored is None:
+            raise LeaseLost(job.id)
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:
         """Transient trouble: hand the job back for a later try (raises Retry), or, out of

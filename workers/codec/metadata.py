@@ -5,8 +5,8 @@ shot was taken. Everything else in EXIF (serial numbers, maker notes) stays unre
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 import math
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -55,7 +55,7 @@ def _text(tag: ExifTags.Base, value: object) -> str | None:
     if isinstance(value, TiffImagePlugin.IFDRational):
         if value.denominator == 0:
             return None
-        number = Fraction(value.numerator, value.denominator)
+        number = Fraction(int(value.numerator), int(value.denominator))
         if tag is ExifTags.Base.ExposureTime and 0 < number < 1:
             return f"1/{round(1 / number)}"
         return f"{float(number):g}"
@@ -66,9 +66,7 @@ def _text(tag: ExifTags.Base, value: object) -> str | None:
 
 def _position(gps: Mapping[int, Any]) -> list[ExifEntry]:
     latitude = _degrees(gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLatitudeRef))
-    longitude = _degrees(
-        gps.get(ExifTags.GPS.GPSLongitude), gps.get(ExifTags.GPS.GPSLongitudeRef)
-    )
+    longitude = _degrees(gps.get(ExifTags.GPS.GPSLongitude), gps.get(ExifTags.GPS.GPSLongitudeRef))
     if latitude is None or longitude is None:
         return []
     entries = [ExifEntry("GPSLatitude", latitude), ExifEntry("GPSLongitude", longitude)]
