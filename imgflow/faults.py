@@ -11,8 +11,10 @@ import logging
 
 log = logging.getLogger(__name__)
 
-POINTS = frozenset({"storage_get"})
-"""Where a fault can be injected: `storage_get` = the worker reading a job's source."""
+POINTS = frozenset({"storage_get", "output_stored"})
+"""Where a fault can be injected: `storage_get` = the worker reading a job's source;
+`output_stored` = the worker right after recording one of a job's outputs, before the
+next (a crash mid-job: the re-run must not make that output twice)."""
 
 
 def parse(spec: str) -> dict[str, int]:

@@ -30,6 +30,26 @@ error { code message }
 """
 
 
+SUBMIT_OUTPUTS = """
+mutation Submit(
+  $file: Upload!, $operations: [OperationInput!], $variants: [VariantInput!],
+  $srcset: SrcsetInput
+) {
+  submitImage(file: $file, operations: $operations, variants: $variants, srcset: $srcset) {
+    id status queue skippedWidths progress { done total }
+    outputs { name operations srcsetWidth image { format } }
+  }
+}
+"""
+
+OUTPUT_FIELDS = """
+id status queue attempts operations skippedWidths srcset progress { done total }
+result { url format width height bytes frames }
+outputs { name operations srcsetWidth image { url format width height bytes frames } }
+error { code message }
+"""
+
+
 class GraphQLErrors(Exception):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(json.dumps(errors))
@@ -85,6 +105,19 @@ class Client:
         self, data: bytes, operations: list[dict[str, Any]], idempotency_key: str | None = None
     ) -> dict[str, Any]:
         body = await self.upload_raw(data, operations, idempotency_key=idempotency_key)
+        if body.get("errors"):
+            raise GraphQLErrors(body["errors"])
+        return dict(body["data"]["submitImage"])
+
+    async def submit_outputs(self, data: bytes, **arguments: Any) -> dict[str, Any]:
+        """submitImage with `operations`, `variants` and `srcset` as given (multipart)."""
+        payload = {"query": SUBMIT_OUTPUTS, "variables": {"file": None, **arguments}}
+        files = {"0": ("image.bin", data, "application/octet-stream")}
+        form = {"operations": json.dumps(payload), "map": json.dumps({"0": ["variables.file"]})}
+        response = await self.http.post(
+            f"{self.base_url}/graphql", data=form, files=files, headers=self.headers
+        )
+        body = response.json()
         if body.get("errors"):
             raise GraphQLErrors(body["errors"])
         return dict(body["data"]["submitImage"])

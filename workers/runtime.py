@@ -19,32 +19,26 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 
 from imgflow.backends.broker import Consumer, DeadLetter, Handler, Message, Retry
-from imgflow.backends.storage import ObjectMissing, output_key
+from imgflow.backends.storage import ObjectMissing
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
 from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.operations import pipeline_from_json
-from imgflow.imaging.outputs import StoredImage
 from imgflow.jobs import records as jobs
 from imgflow.jobs import transitions
-from imgflow.jobs.outputs import outputs_of
 from imgflow.models import Job
 from imgflow.services import Services
 from workers.pipeline import AnalysisRequest, Rendered, render_outputs_in
+from workers.storing import JobOutputs, LeaseLost
 
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 0.5
 """A deferred message comes back this long after the lease it waited for runs out."""
 HAND_BACK_TIMEOUT_SECONDS = 5.0
-
-
-class LeaseLost(Exception):
-    """Another attempt took the job over while this one was storing its outputs."""
 
 
 class Worker:
@@ -160,35 +154,19 @@ class Worker:
             log.warning("could not hand the job back", extra=job_fields(job), exc_info=True)
 
     async def process(self, job: Job) -> None:
-        """Render the job's outputs not stored yet, storing each as it comes (a re-run
-        after a crash or a retry skips those a fenced write recorded; the others are
-        written again under the same keys), then settle the job."""
+        """Render the outputs no earlier attempt recorded, storing each as it comes, then
+        settle the job."""
         services = self.services
-        outputs = {output.name: output for output in outputs_of(job)}
-        pending = [output for output in outputs.values() if output.image is None]
-        left = len(pending)
-
-        async def store(rendered: Rendered | Analysis) -> None:
-            nonlocal left
-            if isinstance(rendered, Analysis):
-                await self.store_analysis(job, rendered)
-                return
-            key = output_key(job.id, rendered.name, rendered.info.format)
-            await services.storage.put(key, rendered.data, rendered.info.format.mime_type)
-            outputs[rendered.name] = replace(
-                outputs[rendered.name], image=StoredImage(key, rendered.info)
-            )
-            left -= 1
-            if (
-                left
-                and await transitions.store_output(
-                    services, job.id, job.attempts, list(outputs.values())
-                )
-                is None
-            ):
-                raise LeaseLost(job.id)
-
+        outputs = JobOutputs(services, job, self.faults)
+        pending = outputs.pending()
         analysis = self.analysis_wanted(job)
+
+        async def store(made: Rendered | Analysis) -> None:
+            if isinstance(made, Analysis):
+                await self.store_analysis(job, made)
+            else:
+                await outputs.store(made)
+
         if pending or analysis:
             self.faults.trip("storage_get")
             source = await services.storage.get(job.source_key)
@@ -203,7 +181,7 @@ class Worker:
                 store,
                 analysis,
             )
-        if await transitions.succeed(services, job.id, job.attempts, list(outputs.values())):
+        if await outputs.succeed():
             log.info("job succeeded", extra=job_fields(job))
 
     def analysis_wanted(self, job: Job) -> AnalysisRequest | None:
