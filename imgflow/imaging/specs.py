@@ -22,7 +22,6 @@ from imgflow.imaging.outputs import (
     Srcset,
     Variant,
     check_spec,
-    planned_outputs,
 )
 
 SPEC_KEYS = frozenset({"operations", "variants", "srcset", "analyze"})
@@ -151,8 +150,6 @@ def check_preset_name(name: str) -> None:
 def check_preset_spec(spec: JobSpec, *, max_outputs: int, max_operations: int) -> None:
     """What `submitImage` would refuse for any source, refused when the preset is made."""
     check_spec(spec, max_outputs=max_outputs, max_operations=max_operations)
-    if not planned_outputs(spec) and not spec.analyze:
-        raise _bad("a preset must ask for some work")
 
 
 def load_presets_file(path: Path, *, max_outputs: int, max_operations: int) -> dict[str, JobSpec]:
