@@ -15,10 +15,17 @@ id status queue attempts createdAt finishedAt operations
 source { format width height bytes frames }
 result { url format width height bytes frames }
 error { code message }
+analysis { blurhash dominantColors phash hasAlpha animated frames exif { tag value } }
 """
 SUBMIT = f"""
-mutation Submit($file: Upload!, $operations: [OperationInput!]!, $key: String) {{
-  submitImage(file: $file, operations: $operations, idempotencyKey: $key) {{ {JOB_FIELDS} }}
+mutation Submit(
+  $file: Upload!, $operations: [OperationInput!], $analyze: Boolean!, $preset: String,
+  $key: String
+) {{
+  submitImage(
+    file: $file, operations: $operations, analyze: $analyze, preset: $preset,
+    idempotencyKey: $key
+  ) {{ {JOB_FIELDS} }}
 }}
 """
 WATCH = f"subscription Watch($id: ID!) {{ jobUpdated(id: $id) {{ {JOB_FIELDS} }} }}"
@@ -66,6 +73,7 @@ class Job:
     result: ImageInfo | None
     error_code: str | None
     error_message: str | None
+    analysis: Data | None  # with --analyze, once the worker has read it
     raw: Data  # as the service sent it, for --json
 
     @classmethod
@@ -81,6 +89,7 @@ class Job:
             result=ImageInfo.from_json(result) if result else None,
             error_code=error.get("code"),
             error_message=error.get("message"),
+            analysis=data.get("analysis"),
             raw=data,
         )
 
@@ -110,10 +119,22 @@ async def sign_in(api: Api, email: str, password: str, *, register: bool = False
     return Session(str(payload["token"]), str(payload["expiresAt"]), payload["user"]["email"])
 
 
-async def submit_image(
-    api: Api, path: Path, operations: list[dict[str, Any]], idempotency_key: str | None
-) -> Job:
-    variables = {"operations": operations, "key": idempotency_key}
+@dataclass(frozen=True)
+class Request:
+    """What `imgflow submit` asks for: a pipeline and/or an analysis, or a preset's name."""
+
+    operations: list[dict[str, Any]]
+    analyze: bool = False
+    preset: str | None = None
+
+
+async def submit_image(api: Api, path: Path, request: Request, idempotency_key: str | None) -> Job:
+    variables = {
+        "operations": request.operations or None,  # none given: the preset's, or analysis only
+        "analyze": request.analyze,
+        "preset": request.preset,
+        "key": idempotency_key,
+    }
     data = await api.upload(SUBMIT, variables, "file", path)
     return Job.from_json(data["submitImage"])
 
