@@ -89,7 +89,7 @@ class Mutation:
         resolver=presets.create_preset,
         description="Store a job spec under `name` ([a-z0-9][a-z0-9_-]{0,39}), yours alone; "
         "then `submitImage(file, preset: name)`. A name you use, or a shared preset's, is "
-        "PRESET_EXISTS.",
+        "PRESET_EXISTS; on a server with IMGFLOW_PRESETS_ONLY, FORBIDDEN.",
     )
     delete_preset: Preset = strawberry.mutation(
         resolver=presets.delete_preset,

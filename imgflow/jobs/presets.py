@@ -4,6 +4,8 @@ A user's presets are theirs alone (another user's answers NOT_FOUND, like a miss
 one). The presets file (`IMGFLOW_PRESETS_FILE`) holds shared ones, everyone's, read-only.
 A shared name is reserved: `createPreset` refuses it (PRESET_EXISTS), and should the file
 later gain a name a user already has, the shared preset is the one submissions get.
+With `IMGFLOW_PRESETS_ONLY` the shared presets are the only work clients may ask for:
+users can neither make presets (FORBIDDEN) nor run ones they made before.
 """
 
 from __future__ import annotations
@@ -40,12 +42,16 @@ def not_found(name: str) -> ImgflowError:
 
 async def create(services: Services, owner_id: str, name: str, spec: JobSpec) -> Preset:
     check_preset_name(name)
+    if name in services.shared_presets:
+        raise ImgflowError(ErrorCode.PRESET_EXISTS, f"{name!r} is a shared preset's name")
     settings = services.settings
+    if settings.presets_only:
+        raise ImgflowError(
+            ErrorCode.FORBIDDEN, "this server runs its own presets only (see `presets`)"
+        )
     check_preset_spec(
         spec, max_outputs=settings.max_outputs, max_operations=settings.max_operations
     )
-    if name in services.shared_presets:
-        raise ImgflowError(ErrorCode.PRESET_EXISTS, f"{name!r} is a shared preset's name")
     count_query = select(func.count()).select_from(PresetRow).where(PresetRow.owner_id == owner_id)
     async with services.sessions() as session:
         if (await session.exec(count_query)).one() >= MAX_PRESETS_PER_USER:
@@ -113,6 +119,8 @@ async def find(services: Services, owner_id: str, name: str) -> JobSpec:
     shared = services.shared_presets.get(name)
     if shared is not None:
         return shared
+    if services.settings.presets_only:
+        raise not_found(name)
     async with services.sessions() as session:
         row = await _owned(session, owner_id, name)
     if row is None:

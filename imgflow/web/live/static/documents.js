@@ -2,7 +2,8 @@
 
 const IMAGE = "format width height bytes frames url";
 const JOB = `id status queue attempts createdAt updatedAt operations
-  source { ${IMAGE} } result { ${IMAGE} } error { code message }`;
+  source { ${IMAGE} } result { ${IMAGE} } error { code message }
+  analysis { blurhash dominantColors }`;
 
 export const REGISTER = `mutation Register($email: String!, $password: String!) {
   register(email: $email, password: $password) { token user { email } }
@@ -14,8 +15,8 @@ export const LOGIN = `mutation Login($email: String!, $password: String!) {
 
 export const ME = "query Me { me { email } }";
 
-export const SUBMIT = `mutation Submit($file: Upload!, $operations: [OperationInput!]!) {
-  submitImage(file: $file, operations: $operations) { ${JOB} }
+export const SUBMIT = `mutation Submit($file: Upload!, $operations: [OperationInput!], $analyze: Boolean!) {
+  submitImage(file: $file, operations: $operations, analyze: $analyze) { ${JOB} }
 }`;
 
 export const RECENT_JOBS = `query RecentJobs($first: Int!) {

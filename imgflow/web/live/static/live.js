@@ -108,14 +108,18 @@ function watch(job) {
 
 async function submitJob(event) {
   event.preventDefault();
-  const [operations, problem] = pipeline.read();
+  const analyze = byId("analyze").checked;
+  const [steps, problem] = pipeline.read();
+  // With "Analyze" ticked an empty pipeline is fine: an analysis-only job.
+  const operations = problem && analyze ? null : steps;
   const file = byId("file").files[0];
-  byId("job-error").textContent = problem ?? "";
-  if (problem || !file) return;
+  byId("job-error").textContent = operations || !problem ? "" : problem;
+  if ((problem && !analyze) || !file) return;
   const button = byId("submit-job");
   button.disabled = true;
   try {
-    const data = await upload(documents.SUBMIT, { operations }, "file", file, session.token);
+    const variables = { operations, analyze };
+    const data = await upload(documents.SUBMIT, variables, "file", file, session.token);
     recent.upsert(data.submitImage);
     watch(data.submitImage);
   } catch (error) {
