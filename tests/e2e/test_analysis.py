@@ -132,3 +132,37 @@ async def test_transparency_and_animation(client: Client) -> None:
     assert (analysis["hasAlpha"], analysis["animated"], analysis["frames"]) == (True, True, 3)
     # The first frame's colour; the one transparent pixel is not counted as a colour.
     assert analysis["dominantColors"] == ["#{:02x}{:02x}{:02x}".format(*RED)]
+
+
+TICKET = """
+mutation($preset: String, $analyze: Boolean!) {
+  requestUpload(filename: "photo.jpg", contentType: "image/jpeg", analyze: $analyze,
+                preset: $preset) {
+    job { id status } url fields { name value }
+  }
+}"""
+
+
+async def test_a_direct_upload_is_analysed(client: Client) -> None:
+    ticket = (await client.execute(TICKET, {"analyze": True}))["requestUpload"]
+    fields = {f["name"]: f["value"] for f in ticket["fields"]}
+    data = to_bytes(red_and_blue(), "PNG")
+    response = await client.http.post(ticket["url"], data=fields, files={"file": ("x", data)})
+    assert response.status_code in (200, 201, 204), response.text
+    job_id = ticket["job"]["id"]
+    await client.execute("mutation($id: ID!) { confirmUpload(jobId: $id) { id } }", {"id": job_id})
+    async with client.subscription(WATCH, {"id": job_id}) as events:
+        [event async for event in events]
+    job = (await client.execute(FINAL, {"id": job_id}))["job"]
+    assert job["status"] == "SUCCEEDED", job["error"]
+    assert job["outputs"] == []
+    assert job["analysis"]["phash"] == str(imagehash.phash(red_and_blue()))
+
+
+async def test_a_direct_upload_may_name_a_preset(client: Client) -> None:
+    create = 'mutation { createPreset(name: "info", analyze: true) { name } }'
+    await client.execute(create)
+    ticket = (await client.execute(TICKET, {"analyze": False, "preset": "info"}))["requestUpload"]
+    assert ticket["job"]["status"] == "AWAITING_UPLOAD"
+    missing = await client.raw(TICKET, {"analyze": False, "preset": "nope"})
+    assert [e["extensions"]["code"] for e in missing["errors"]] == ["NOT_FOUND"]
