@@ -70,12 +70,15 @@ async def create(services: Services, owner_id: str, name: str, spec: JobSpec) ->
 
 
 async def visible(services: Services, owner_id: str) -> list[Preset]:
-    """The shared presets, then the user's own, each by name."""
+    """The shared presets, then the user's own, each by name (on a presets-only server,
+    the shared ones alone: the user's cannot run there)."""
+    names = services.shared_presets
+    shared = [Preset(name, names[name], shared=True) for name in sorted(names)]
+    if services.settings.presets_only:
+        return shared
     query = select(PresetRow).where(PresetRow.owner_id == owner_id).order_by(col(PresetRow.name))
     async with services.sessions() as session:
         rows = (await session.exec(query)).all()
-    names = services.shared_presets
-    shared = [Preset(name, names[name], shared=True) for name in sorted(names)]
     return [*shared, *(_from_row(row) for row in rows if row.name not in names)]
 
 
