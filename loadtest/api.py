@@ -20,13 +20,21 @@ from loadtest.results import JobFailure
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 SUBMIT = """
-mutation Submit($file: Upload!, $operations: [OperationInput!]!) {
-  submitImage(file: $file, operations: $operations) { id status queue }
+mutation Submit(
+  $file: Upload!, $operations: [OperationInput!]!, $variants: [VariantInput!],
+  $srcset: SrcsetInput
+) {
+  submitImage(file: $file, operations: $operations, variants: $variants, srcset: $srcset) {
+    id status queue
+  }
 }
 """
 WATCH = """
 subscription Watch($id: ID!) {
-  jobUpdated(id: $id) { status queue result { url format width height } error { code message } }
+  jobUpdated(id: $id) {
+    status queue result { url format width height } error { code message }
+    outputs { name srcsetWidth image { width } }
+  }
 }
 """
 REGISTER = """
@@ -78,7 +86,7 @@ class Api:
         self.token = str(graphql_data(response, name)["token"])
 
     async def submit(self, spec: JobSpec) -> dict[str, Any]:
-        payload = {"query": SUBMIT, "variables": {"file": None, "operations": [spec.operation]}}
+        payload = {"query": SUBMIT, "variables": {"file": None, **job_arguments(spec)}}
         suffix = "jpg" if spec.image.format == "JPEG" else "png"
         content_type = f"image/{spec.image.format.lower()}"
         response = await self.http.post(
@@ -100,6 +108,18 @@ class Api:
         if response.status_code != 200:
             raise JobFailure(f"DOWNLOAD_HTTP_{response.status_code}", url)
         return response.content
+
+
+def job_arguments(spec: JobSpec) -> dict[str, Any]:
+    """submitImage's arguments: the operation alone, or (with a srcset) the operation as
+    the variant `main`, the job's first output and so its `result`, and the widths."""
+    if not spec.srcset:
+        return {"operations": [spec.operation]}
+    return {
+        "operations": [],
+        "variants": [{"name": "main", "operations": [spec.operation]}],
+        "srcset": {"widths": list(spec.srcset)},
+    }
 
 
 def subscription_event(payload: dict[str, Any]) -> dict[str, Any]:

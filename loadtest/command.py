@@ -38,6 +38,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def widths(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 320,640, got {text!r}") from None
+    if any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"widths must be at least 1, got {text!r}")
+    return values
+
+
 def input_kinds(text: str) -> list[str]:
     kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
     if not kinds or any(kind not in ("jpeg", "png") for kind in kinds):
@@ -60,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=input_kinds,
         default=["jpeg", "png"],
         help="which inputs to use, alternating (default: jpeg,png)",
+    )
+    parser.add_argument(
+        "--srcset",
+        type=widths,
+        metavar="W,W,...",
+        help="every job also makes these widths of its input (a srcset), beside its "
+        "operation's result: the cost of variant jobs",
     )
     parser.add_argument("--email", help="sign in as this user (default: register a fresh one)")
     parser.add_argument("--password", help="password for --email")

@@ -1,10 +1,11 @@
 """The job mix: one operation per job, an equal share for each queue, round-robin over
-(operation x input image), each with the format and size its result must have."""
+(operation x input image), each with the format and size its result must have; with a
+srcset, every job also makes those widths of its input beside its operation's result."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loadtest.images import InputImage, Size
@@ -20,6 +21,14 @@ class JobSpec:
     image: InputImage
     expected_format: str
     expected_size: Size
+    srcset: tuple[int, ...] = ()
+    """Widths every job also makes (its result is then a variant, `main`)."""
+
+    def expected_widths(self) -> list[int]:
+        """The srcset widths the service keeps: none over the input's width, and the
+        input's own width when every one is over it."""
+        kept = [width for width in self.srcset if width <= self.image.size[0]]
+        return sorted(kept or ([self.image.size[0]] if self.srcset else []))
 
 
 def fitted(size: Size, box: Size) -> Size:
@@ -46,10 +55,11 @@ def job_for(queue: str, image: InputImage) -> JobSpec:
     return JobSpec(queue, op, image, image.other_format, image.size)
 
 
-def job_mix(count: int, images: Sequence[InputImage]) -> list[JobSpec]:
+def job_mix(count: int, images: Sequence[InputImage], srcset: Sequence[int] = ()) -> list[JobSpec]:
     """Round-robin over (operation x input): every queue gets every input in turn."""
     specs = []
     for index in range(count):
         image = images[(index // len(QUEUES)) % len(images)]
-        specs.append(job_for(QUEUES[index % len(QUEUES)], image))
+        spec = job_for(QUEUES[index % len(QUEUES)], image)
+        specs.append(replace(spec, srcset=tuple(srcset)))
     return specs

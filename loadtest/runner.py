@@ -7,6 +7,7 @@ import asyncio
 import io
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -31,6 +32,16 @@ def check_result(spec: JobSpec, data: bytes) -> None:
         raise JobFailure("WRONG_SIZE", f"{found_size}, expected {spec.expected_size}")
 
 
+def check_outputs(spec: JobSpec, event: dict[str, Any]) -> None:
+    """Every output stored; the srcset's at the widths the input allows."""
+    outputs = event.get("outputs") or []
+    if any(output["image"] is None for output in outputs):
+        raise JobFailure("MISSING_OUTPUT", ", ".join(o["name"] for o in outputs if not o["image"]))
+    widths = sorted(o["image"]["width"] for o in outputs if o.get("srcsetWidth") is not None)
+    if widths != spec.expected_widths():
+        raise JobFailure("WRONG_SRCSET", f"{widths}, expected {spec.expected_widths()}")
+
+
 async def run_job(api: Api, watcher: Watcher, spec: JobSpec) -> JobResult:
     started = time.monotonic()
     job = await api.submit(spec)
@@ -40,6 +51,7 @@ async def run_job(api: Api, watcher: Watcher, spec: JobSpec) -> JobResult:
     if event["status"] != "SUCCEEDED":
         error = event.get("error") or {}
         raise JobFailure(str(error.get("code") or event["status"]), str(error.get("message")))
+    check_outputs(spec, event)
     fetch_started = time.monotonic()
     check_result(spec, await api.download(str(event["result"]["url"])))
     return JobResult(spec.queue, True, finished - started, time.monotonic() - fetch_started)
@@ -91,7 +103,7 @@ async def load_test(args: argparse.Namespace, images: list[InputImage]) -> Repor
     async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as http:
         api = Api(base_url, http)
         await api.sign_in(args.email, args.password)
-        specs = job_mix(args.jobs, images)
+        specs = job_mix(args.jobs, images, args.srcset or ())
         started = time.monotonic()
         results = await drive(api, specs, args.concurrency, args.timeout)
         duration = time.monotonic() - started

@@ -15,12 +15,13 @@ from PIL import Image
 from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
-from imgflow.imaging.operations import Operation
+from imgflow.imaging.operations import Operation, Resize
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output
 from imgflow.imaging.planning import check_outputs, kept_frames, output_format
 from workers import transforms
 from workers.analysis import analyze
 from workers.codec import Header, decode, encode, frame_count
+from workers.ladder import Ladder, climbs, largest_first
 from workers.shrink import job_shrink_target, pinned, pixel_steps, shrink_target
 
 __all__ = [
@@ -88,9 +89,12 @@ def render_outputs(
 
     The whole job is planned from the decoder's headers first (every output, and all
     of them together, against `limits`); a JPEG is shrunk on load for the largest
-    output that scales down. One `deadline` covers the whole job. With `analysis`, the
-    decoded source's `Analysis` is emitted first, before any output is made; the JPEG
-    is then decoded at full size, since the perceptual hash is the source's own.
+    output that scales down. Still outputs that start with a fit-inside resize are made
+    largest first, each from the smallest already made that covers it (workers.ladder),
+    so `emit` may see them out of the job's order. One `deadline` covers the whole job.
+    With `analysis`, the decoded source's `Analysis` is emitted first, before any output
+    is made; the JPEG is then decoded at full size, since the perceptual hash is the
+    source's own.
     """
     deadline = deadline or Deadline(limits.job_time_limit_seconds)
     own_steps = [pixel_steps(output.operations) for output in outputs]
@@ -112,17 +116,25 @@ def render_outputs(
     frames = decoded.frames[: max(kept, default=1)]
     loaded = frames[0].size
     base = [_apply_all(frame, pinned(before, decoded.size, loaded), deadline) for frame in frames]
-    for output, steps, (fmt, quality), count in zip(outputs, own_steps, formats, kept, strict=True):
-        if not before:
-            steps = pinned(steps, decoded.size, loaded)
-        results = [_apply_all(frame, steps, deadline) for frame in base[:count]]
+    if not before:
+        own_steps = [pinned(steps, decoded.size, loaded) for steps in own_steps]
+    ladder = Ladder(base[0])
+    for index in largest_first(base[0].size, own_steps):
+        steps, (fmt, quality), count = own_steps[index], formats[index], kept[index]
+        if count == 1 and climbs(steps):
+            deadline.check(steps[0].name)
+            assert isinstance(steps[0], Resize)
+            results = [_apply_all(ladder.fit(steps[0]), steps[1:], deadline)]
+        else:
+            results = [_apply_all(frame, steps, deadline) for frame in base[:count]]
         deadline.check("encoding")
         out = encode(
             results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
         )
         written = frame_count(out) if len(results) > 1 else 1
         width, height = results[0].size
-        emit(Rendered(out, ImageInfo(fmt, width, height, written, len(out)), output.name))
+        info = ImageInfo(fmt, width, height, written, len(out))
+        emit(Rendered(out, info, outputs[index].name))
 
 
 async def render_in(

@@ -19,7 +19,7 @@ from pathlib import Path
 from imgflow.client import render
 from imgflow.client.api import Api, ApiError, Disconnected, Unreachable
 from imgflow.client.credentials import CredentialsError, CredentialStore
-from imgflow.client.flags import add_operation_flags
+from imgflow.client.flags import add_operation_flags, add_output_flags, srcset_of
 from imgflow.client.outputs import SaveError, outputs_of, save
 from imgflow.client.service import (
     Job,
@@ -87,10 +87,12 @@ def add_submit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "submit",
         help="process an image, follow the job, download the result",
         description="Upload INPUT with a pipeline of operations, follow the job live, "
-        "and save the result as <input stem>.<job id prefix>.<ext> next to INPUT.",
+        "and save the result as <input stem>.<job id prefix>.<ext> next to INPUT; with "
+        "--variant or --srcset, every output as <input stem>.<job id prefix>.<name>.<ext>.",
     )
     submit.add_argument("input", type=input_file, metavar="INPUT", help="the image to process")
     add_operation_flags(submit)
+    add_output_flags(submit)
     job = submit.add_argument_group("job")
     job.add_argument(
         "--analyze",
@@ -193,10 +195,16 @@ def output_directory(args: argparse.Namespace) -> Path:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    if args.preset and (args.operations or args.analyze):
-        args.usage("--preset runs the preset's own spec: give no operations or --analyze")
-    if not (args.operations or args.analyze or args.preset):
-        args.usage("give at least one operation, e.g. --resize 800 or --convert webp")
+    if args.srcset_format and not args.srcset:
+        args.usage("--srcset-format needs --srcset")
+    asks = args.operations or args.variants or args.srcset or args.analyze
+    if args.preset and asks:
+        args.usage("--preset runs the preset's own spec: give no operations, outputs or --analyze")
+    if not (asks or args.preset):
+        args.usage(
+            "give at least one operation, e.g. --resize 800 or --convert webp, "
+            "or --variant / --srcset / --analyze / --preset"
+        )
     return run(submit_and_follow, args)
 
 
@@ -204,7 +212,13 @@ async def submit_and_follow(args: argparse.Namespace) -> int:
     directory = output_directory(args)
     async with connected(args) as api:
         try:
-            request = Request(args.operations, args.analyze, args.preset)
+            request = Request(
+                args.operations or [],
+                args.variants,
+                srcset_of(args),
+                args.analyze,
+                args.preset,
+            )
             job = await submit_image(api, args.input, request, args.idempotency_key)
         except OSError as error:  # the input went away since the command line was checked
             raise UsageError(f"cannot read {args.input}: {error.strerror}") from None

@@ -196,3 +196,70 @@ def add_operation_flags(parser: argparse.ArgumentParser) -> None:
                 metavar=flag.metavar,
                 help=flag.help,
             )
+
+
+VARIANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+STEP_FLAGS = {flag.option.removeprefix("--"): flag for flag in FLAGS}
+
+
+def variant(text: str) -> dict[str, Any]:
+    """`NAME=STEP[;STEP...]`, each STEP an operation flag without its dashes and its
+    value after a space: `thumb=resize 200x200;convert webp:80`, `mono=grayscale`,
+    `same=` (the prefix's image as it is)."""
+    name, equals, steps = text.partition("=")
+    name = name.strip()
+    if not equals or VARIANT_NAME.fullmatch(name) is None:
+        raise fail(
+            f"expected NAME=STEPS with NAME of a-z, 0-9, '_' and '-' (e.g. "
+            f"'thumb=resize 200x200;convert webp'), got {text!r}"
+        )
+    return {"name": name, "operations": [step(item) for item in steps.split(";") if item.strip()]}
+
+
+def step(text: str) -> Operation:
+    option, _, value = text.strip().partition(" ")
+    flag = STEP_FLAGS.get(option)
+    if flag is None:
+        raise fail(f"unknown step {option!r}: choose from {', '.join(STEP_FLAGS)}")
+    if flag.metavar is not None and not value.strip():
+        raise fail(f"step {option} needs {flag.metavar}")
+    return flag.parse(value)
+
+
+def widths(text: str) -> list[int]:
+    """`320,640,1280`: the srcset's widths."""
+    return [positive(part, "a width") for part in text.split(",")]
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "outputs (each continues from the image the operations above made)"
+    )
+    group.add_argument(
+        "--variant",
+        action="append",
+        dest="variants",
+        type=variant,
+        metavar="NAME=STEPS",
+        help="a named output, e.g. 'thumb=resize 200x200;convert webp:80' (repeatable)",
+    )
+    group.add_argument(
+        "--srcset",
+        type=widths,
+        metavar="W,W,...",
+        help="one output per width, named w<W>; widths over the image's are skipped",
+    )
+    group.add_argument(
+        "--srcset-format",
+        type=convert,
+        metavar="FORMAT[:QUALITY]",
+        help="encode the srcset widths as FORMAT (default: the image's own)",
+    )
+
+
+def srcset_of(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The `SrcsetInput` the flags ask for, if any."""
+    if not args.srcset:
+        return None
+    encoding = (args.srcset_format or {}).get("convert", {})
+    return {"widths": args.srcset, **encoding}

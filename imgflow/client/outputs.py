@@ -21,6 +21,8 @@ from imgflow.client.service import ImageInfo, Job
 from imgflow.imaging.formats import EXTENSIONS, ImageFormat
 
 ID_PREFIX = 8
+DEFAULT = "default"
+"""The name of a job's one output when it asks for no variants or srcset."""
 MAX_SUFFIX = 1000
 
 
@@ -30,8 +32,9 @@ class SaveError(Exception):
 
 @dataclass(frozen=True)
 class Output:
-    """One image a job produced. Today a job has one, its `result`; when jobs produce
-    several, each gets a `label` that joins its file name (`photo.6f1c2a9b.thumb.webp`)."""
+    """One image a job produced. The `default` output (a job with no variants or
+    srcset) has no label; every other output's name joins its file name
+    (`photo.6f1c2a9b.thumb.webp`, `photo.6f1c2a9b.w640.jpg`)."""
 
     image: ImageInfo
     label: str | None = None
@@ -45,7 +48,14 @@ class Output:
 
 
 def outputs_of(job: Job) -> list[Output]:
-    return [Output(job.result)] if job.result else []
+    """Every stored output; a service from before outputs existed sends only `result`."""
+    if not job.outputs:
+        return [Output(job.result)] if job.result else []
+    return [
+        Output(produced.image, None if produced.name == DEFAULT else produced.name)
+        for produced in job.outputs
+        if produced.image is not None
+    ]
 
 
 def short_id(job_id: str) -> str:

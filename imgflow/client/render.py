@@ -53,6 +53,9 @@ def status_line(job: Job) -> str:
     detail = ""
     if job.status == JobStatus.QUEUED:
         detail = f" (queue {job.queue})"
+    elif job.status == JobStatus.PROCESSING and len(job.outputs) > 1:
+        retry = f", attempt {job.attempts}" if job.attempts > 1 else ""
+        detail = f" ({job.done}/{len(job.outputs)} outputs{retry})"
     elif job.status == JobStatus.PROCESSING and job.attempts > 1:
         detail = f" (attempt {job.attempts})"
     elif job.result is not None:
@@ -64,11 +67,11 @@ def status_line(job: Job) -> str:
 
 @dataclass
 class Progress:
-    """One stderr line per status change (the subscription repeats a state it sends
-    first, and after a reconnection)."""
+    """One stderr line per status change, and per output stored (the subscription
+    repeats a state it sends first, and after a reconnection)."""
 
     quiet: bool = False
-    last_status: str | None = None
+    last_status: tuple[str, int] | None = None
 
     def submitted(self, source: Path, job: Job) -> None:
         if not self.quiet:
@@ -76,9 +79,9 @@ class Progress:
         self.show(job)
 
     def show(self, job: Job) -> None:
-        if job.status != self.last_status and not self.quiet:
+        if (job.status, job.done) != self.last_status and not self.quiet:
             note(status_line(job))
-        self.last_status = job.status
+        self.last_status = (job.status, job.done)
 
 
 def analysis_lines(analysis: Mapping[str, Any]) -> str:

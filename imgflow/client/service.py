@@ -14,16 +14,19 @@ JOB_FIELDS = """
 id status queue attempts createdAt finishedAt operations
 source { format width height bytes frames }
 result { url format width height bytes frames }
+outputs { name image { url format width height bytes frames } }
+progress { done total }
 error { code message }
 analysis { blurhash dominantColors phash hasAlpha animated frames exif { tag value } }
 """
 SUBMIT = f"""
 mutation Submit(
-  $file: Upload!, $operations: [OperationInput!], $analyze: Boolean!, $preset: String,
-  $key: String
+  $file: Upload!, $operations: [OperationInput!], $variants: [VariantInput!],
+  $srcset: SrcsetInput, $analyze: Boolean!, $preset: String, $key: String
 ) {{
   submitImage(
-    file: $file, operations: $operations, analyze: $analyze, preset: $preset,
+    file: $file, operations: $operations, variants: $variants, srcset: $srcset,
+    analyze: $analyze, preset: $preset,
     idempotencyKey: $key
   ) {{ {JOB_FIELDS} }}
 }}
@@ -64,6 +67,14 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class Produced:
+    """One of a job's outputs: its name, and its image once stored."""
+
+    name: str
+    image: ImageInfo | None
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     status: str  # a JobStatus value, kept as text: a newer service may add states
@@ -75,6 +86,9 @@ class Job:
     error_message: str | None
     analysis: Data | None  # with --analyze, once the worker has read it
     raw: Data  # as the service sent it, for --json
+    outputs: tuple[Produced, ...] = ()
+    done: int = 0
+    """Outputs stored so far, of `len(outputs)`."""
 
     @classmethod
     def from_json(cls, data: Data) -> Job:
@@ -91,6 +105,11 @@ class Job:
             error_message=error.get("message"),
             analysis=data.get("analysis"),
             raw=data,
+            outputs=tuple(
+                Produced(str(o["name"]), ImageInfo.from_json(o["image"]) if o["image"] else None)
+                for o in data.get("outputs") or ()
+            ),
+            done=int((data.get("progress") or {}).get("done") or 0),
         )
 
     @property
@@ -121,9 +140,12 @@ async def sign_in(api: Api, email: str, password: str, *, register: bool = False
 
 @dataclass(frozen=True)
 class Request:
-    """What `imgflow submit` asks for: a pipeline and/or an analysis, or a preset's name."""
+    """What `imgflow submit` asks for: a pipeline, outputs and/or an analysis, or a
+    preset's name (then nothing else)."""
 
     operations: list[dict[str, Any]]
+    variants: list[dict[str, Any]] | None = None
+    srcset: dict[str, Any] | None = None
     analyze: bool = False
     preset: str | None = None
 
@@ -131,6 +153,8 @@ class Request:
 async def submit_image(api: Api, path: Path, request: Request, idempotency_key: str | None) -> Job:
     variables = {
         "operations": request.operations or None,  # none given: the preset's, or analysis only
+        "variants": request.variants,
+        "srcset": request.srcset,
         "analyze": request.analyze,
         "preset": request.preset,
         "key": idempotency_key,

@@ -173,6 +173,38 @@ def test_a_file_the_browser_cannot_show_gets_a_message_not_a_broken_picture(
     assert not by_id(browser, "preview-note").is_displayed()
 
 
+def test_live_page_shows_every_output_of_a_srcset_job(
+    browser: Browser, server: Server, tmp_path: Path
+) -> None:
+    """Widths typed in the form, no steps: each width listed with its size and format
+    once stored, the srcset attribute, and the width wider than the image as skipped."""
+    register(browser, server)
+    by_id(browser, "file").send_keys(str(landscape(tmp_path / "landscape.png")))
+    by_id(browser, "srcset-widths").send_keys("160, 80, 4000")
+    by_id(browser, "submit-job").click()
+    browser.wait_for(lambda d: final_status(browser), JOB_TIMEOUT)
+    assert final_status(browser) == "SUCCEEDED", by_id(browser, "job-failure").text
+    items = browser.wait_for(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#output-list li[data-stored]")
+            if len(d.find_elements(By.CSS_SELECTOR, "#output-list li[data-stored]")) == 2
+            else None
+        ),
+        10,
+        "the outputs",
+    )
+    texts = sorted(item.text for item in items)
+    assert texts == [
+        "w160 160 \N{MULTIPLICATION SIGN} 120 · PNG · " + texts[0].rsplit("· ", 1)[1],
+        "w80 80 \N{MULTIPLICATION SIGN} 60 · PNG · " + texts[1].rsplit("· ", 1)[1],
+    ]
+    assert by_id(browser, "progress").text == "2 of 2 stored"
+    srcset = by_id(browser, "srcset-value").text
+    assert [entry.rsplit(" ", 1)[1] for entry in srcset.split(", ")] == ["80w", "160w"]
+    assert "4000" in by_id(browser, "skipped-widths").text
+    assert browser.console_errors() == []
+
+
 PLACEHOLDER_PIXELS = """
 const canvas = document.getElementById("placeholder");
 if (canvas.hidden || !canvas.width) return null;

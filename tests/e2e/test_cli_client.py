@@ -350,6 +350,63 @@ def test_submit_follows_the_job_across_an_api_restart(tmp_path: Path) -> None:
     assert "Traceback" not in err + (workdir / "server.log").read_text()
 
 
+def test_submit_with_variants_and_a_srcset_saves_every_output(cli: Cli) -> None:
+    source = photo(cli.root)
+
+    done = cli(
+        "submit",
+        source.name,
+        "--crop",
+        "0,0,640,400",
+        "--variant",
+        "thumb=resize 100x100;convert webp:90",
+        "--variant",
+        "mono=grayscale",
+        "--srcset",
+        "160,320,4000",
+        "--srcset-format",
+        "png",
+    )
+
+    assert done.returncode == 0, done.stderr
+    job_id = submitted_id(done.stderr)
+    prefix = f"photo.{job_id[:8]}"
+    expected = {
+        f"{prefix}.thumb.webp": ("WEBP", (100, 62)),
+        f"{prefix}.mono.jpg": ("JPEG", (640, 400)),
+        f"{prefix}.w160.png": ("PNG", (160, 100)),
+        f"{prefix}.w320.png": ("PNG", (320, 200)),
+    }
+    assert sorted(done.stdout.splitlines()) == sorted(expected)
+    with Image.open(source) as original:
+        cropped = original.convert("RGB").crop((0, 0, 640, 400))
+    for name, (fmt, size) in expected.items():
+        with Image.open(cli.root / name) as output:
+            assert (output.format, output.size) == (fmt, size)
+            reference = cropped.resize(size, Image.Resampling.LANCZOS)
+            if name.endswith(".mono.jpg"):
+                assert output.mode == "L"
+                reference = reference.convert("L")
+            assert similarity(output, reference) > 0.9, name
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--variant", "Thumb=resize 10"], "expected NAME=STEPS"),
+        (["--variant", "t=spin 90"], "unknown step 'spin'"),
+        (["--variant", "t=resize"], "step resize needs"),
+        (["--srcset", "320,abc"], "a width must be a whole number"),
+        (["--resize", "10", "--srcset-format", "webp"], "--srcset-format needs --srcset"),
+    ],
+)
+def test_bad_output_flags_are_usage_errors(cli: Cli, flags: list[str], words: str) -> None:
+    source = photo(cli.root)
+    done = cli("submit", source.name, *flags)
+    assert done.returncode == 2
+    assert words in done.stderr
+
+
 def test_analyze_alone_prints_the_analysis_and_saves_nothing(cli: Cli) -> None:
     source = cli.root / "colours.png"
     quadrants(80, 60).save(source)

@@ -108,3 +108,59 @@ def test_a_breaking_schema_change_fails_the_typed_client(
     result = npx("graphql-codegen", "--config", "codegen.ts", env={"IMGFLOW_SCHEMA": str(broken)})
     assert result.returncode != 0
     assert "jobUpdated" in result.stdout + result.stderr
+
+
+async def test_graphql_ws_client_follows_a_variant_jobs_progress(
+    typed_client: Path, server: Server, client: Client
+) -> None:
+    """The typed Node client on the per-user stream sees a job with two variants and a
+    srcset arrive output by output: progress counts up one stored output per event, and
+    the last event carries the srcset attribute."""
+    progress = typed_client.with_name("progress.js")
+    ws_url = server.base_url.replace("http", "ws", 1) + "/graphql"
+    assert client.token is not None
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(progress),
+        ws_url,
+        client.token,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert node.stdin is not None
+    assert node.stdout is not None
+    try:
+        ready = json.loads(await asyncio.wait_for(node.stdout.readline(), 30))
+        assert ready == {"ready": True}
+        # A first job proves the subscription is live before the one under test.
+        probe = await client.submit(to_bytes(quadrants(), "PNG"), [{"rotate": {"degrees": 90}}])
+        while json.loads(await asyncio.wait_for(node.stdout.readline(), 30))["id"] != probe["id"]:
+            pass
+        job = await client.submit_outputs(
+            to_bytes(quadrants(640, 480), "PNG"),
+            operations=[{"flip": {"direction": "HORIZONTAL"}}],
+            variants=[
+                {"name": "card", "operations": [{"resize": {"width": 200, "height": 200}}]},
+                {"name": "webp", "operations": [{"convert": {"format": "WEBP"}}]},
+            ],
+            srcset={"widths": [160, 320]},
+        )
+        node.stdin.write(f"{job['id']}\n".encode())
+        await node.stdin.drain()
+        out, err = await asyncio.wait_for(node.communicate(), 90)
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()
+    assert node.returncode == 0, (out, err)
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    mine = [e for e in events if e["id"] == job["id"]]
+    assert [e["status"] for e in mine] == ["QUEUED", *["PROCESSING"] * 4, "SUCCEEDED"]
+    assert [e["done"] for e in mine] == [0, 0, 1, 2, 3, 4]
+    assert {e["total"] for e in mine} == {4}
+    assert [len(e["stored"]) for e in mine] == [0, 0, 1, 2, 3, 4]
+    last = mine[-1]
+    assert sorted(last["stored"]) == ["card", "w160", "w320", "webp"]
+    assert sorted(last["widths"]) == [160, 200, 320, 640]
+    assert [entry.rsplit(" ", 1)[1] for entry in last["srcset"].split(", ")] == ["160w", "320w"]

@@ -294,3 +294,42 @@ async def test_a_rerun_after_an_output_was_stored_does_not_make_it_twice(
         stop_server(server)
     assert "Traceback" not in server.log()
     assert server.log().count("injected fault at output_stored") == 1
+
+
+REQUEST_OUTPUTS = """
+mutation($variants: [VariantInput!], $srcset: SrcsetInput) {
+  requestUpload(filename: "scene.png", contentType: "image/png", variants: $variants,
+                srcset: $srcset) {
+    job { id status skippedWidths progress { done total } outputs { name } }
+    url fields { name value }
+  }
+}
+"""
+
+
+async def test_a_direct_upload_takes_variants_and_a_srcset(client: Client) -> None:
+    """The widths are fitted once the file has arrived: before, every width is planned."""
+    variables = {
+        "variants": [{"name": "mono", "operations": [{"grayscale": True}]}],
+        "srcset": {"widths": [100, 200, 5000]},
+    }
+    ticket = (await client.execute(REQUEST_OUTPUTS, variables))["requestUpload"]
+    planned = ticket["job"]
+    assert [o["name"] for o in planned["outputs"]] == ["mono", "w100", "w200", "w5000"]
+    assert planned["skippedWidths"] == []
+    fields = {f["name"]: f["value"] for f in ticket["fields"]}
+    source = encode(scene(400, 300), "PNG")
+    posted = await client.http.post(ticket["url"], data=fields, files={"file": ("x", source)})
+    assert posted.status_code in (200, 201, 204)
+    confirm = "mutation($id: ID!) { confirmUpload(jobId: $id) { id status skippedWidths } }"
+    accepted = (await client.execute(confirm, {"id": planned["id"]}))["confirmUpload"]
+    assert accepted["skippedWidths"] == [5000]
+    done = await asyncio.wait_for(finished(client, planned["id"]), WATCH_TIMEOUT)
+    assert done["status"] == "SUCCEEDED", done
+    sizes = {o["name"]: (o["image"]["width"], o["image"]["height"]) for o in done["outputs"]}
+    assert sizes == {"mono": (400, 300), "w100": (100, 75), "w200": (200, 150)}
+    direct = await direct_render(client, source, [{"resize": {"width": 200}}])
+    got = await download(
+        client, next(o for o in done["outputs"] if o["name"] == "w200")["image"]["url"]
+    )
+    assert similarity(got, direct) > 0.99

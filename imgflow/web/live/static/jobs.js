@@ -9,6 +9,7 @@ const COLOR = /^#[0-9a-f]{6}$/;
 const VIEW_IDS = [
   "current", "job-id", "job-status", "timeline", "job-operations", "job-failure",
   "result", "result-image", "result-info", "result-link", "analysis", "placeholder", "colors",
+  "outputs", "progress", "output-list", "srcset-line", "srcset-value", "skipped-widths",
 ];
 
 function element(tag, { className, text } = {}, ...children) {
@@ -67,6 +68,7 @@ export class JobView {
     this.#el.analysis.hidden = true;
     this.#el.placeholder.hidden = true;
     this.#el.colors.replaceChildren();
+    this.#el.outputs.hidden = true;
     this.#el.current.hidden = false;
     this.update(job);
   }
@@ -87,6 +89,7 @@ export class JobView {
     this.#el["job-failure"].textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
     this.#showAnalysis(job);
     this.#showResult(job.result);
+    this.#showOutputs(job);
   }
 
   // The placeholder stands in for the picture while the job runs: the worker stores the
@@ -129,6 +132,41 @@ export class JobView {
     this.#el["result-info"].textContent = describeImage(result);
     this.#el.result.hidden = false;
   }
+
+  // A job with variants or a srcset: each output as it is stored, with its size and
+  // format, the progress, and the ready srcset attribute.
+  #showOutputs(job) {
+    const outputs = job.outputs ?? [];
+    const several = outputs.length > 1 || outputs.some((output) => output.name !== "default");
+    this.#el.outputs.hidden = !several;
+    if (!several) return;
+    this.#el.progress.textContent = `${job.progress.done} of ${job.progress.total} stored`;
+    this.#el["output-list"].replaceChildren(...outputs.map((output) => outputItem(output)));
+    this.#el["srcset-value"].textContent = job.srcset ?? "";
+    this.#el["srcset-line"].hidden = !job.srcset;
+    const skipped = job.skippedWidths ?? [];
+    this.#el["skipped-widths"].textContent = skipped.length
+      ? `Skipped (wider than the image, never upscaled): ${skipped.join(", ")}`
+      : "";
+    this.#el["skipped-widths"].hidden = skipped.length === 0;
+  }
+}
+
+function outputItem(output) {
+  const name = element("strong", { text: output.name });
+  const item = element("li", {}, name, " ");
+  item.dataset.output = output.name;
+  const url = output.image ? webUrl(output.image.url) : null;
+  if (!url) {
+    item.append(element("span", { className: "muted", text: "waiting…" }));
+    return item;
+  }
+  const link = element("a", { text: describeImage(output.image) });
+  link.href = url;
+  link.download = "";
+  item.append(link);
+  item.dataset.stored = "true";
+  return item;
 }
 
 export class RecentJobs {

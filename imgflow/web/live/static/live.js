@@ -109,16 +109,20 @@ function watch(job) {
 async function submitJob(event) {
   event.preventDefault();
   const analyze = byId("analyze").checked;
-  const [steps, problem] = pipeline.read();
-  // With "Analyze" ticked an empty pipeline is fine: an analysis-only job.
-  const operations = problem && analyze ? null : steps;
+  const [srcset, widthsProblem] = readWidths(byId("srcset-widths").value);
+  // With a srcset, or "Analyze" ticked, the steps are optional: the widths are made
+  // from the source, and an analysis alone makes no output.
+  const [steps, stepsProblem] = pipeline.read();
+  const operations = steps ?? [];
+  const optional = (srcset || analyze) && operations.length === 0;
+  const problem = widthsProblem ?? (optional ? null : stepsProblem);
   const file = byId("file").files[0];
-  byId("job-error").textContent = operations || !problem ? "" : problem;
-  if ((problem && !analyze) || !file) return;
+  byId("job-error").textContent = problem ?? "";
+  if (problem || !file) return;
   const button = byId("submit-job");
   button.disabled = true;
   try {
-    const variables = { operations, analyze };
+    const variables = { operations, srcset, analyze };
     const data = await upload(documents.SUBMIT, variables, "file", file, session.token);
     recent.upsert(data.submitImage);
     watch(data.submitImage);
@@ -127,6 +131,16 @@ async function submitJob(event) {
   } finally {
     button.disabled = false;
   }
+}
+
+// "320, 640" -> { widths: [320, 640] }; empty -> no srcset.
+function readWidths(text) {
+  const parts = text.split(",").map((part) => part.trim()).filter(Boolean);
+  if (parts.length === 0) return [null, null];
+  if (!parts.every((part) => /^[1-9][0-9]*$/.test(part))) {
+    return [null, "Responsive widths are whole numbers separated by commas, e.g. 320,640."];
+  }
+  return [{ widths: parts.map(Number) }, null];
 }
 
 function showPreview() {
