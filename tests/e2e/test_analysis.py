@@ -4,6 +4,7 @@ image, colours by the regions of a known picture, EXIF from a real camera photo.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,36 @@ async def test_analysis_of_a_job_with_outputs(client: Client) -> None:
 
 
 async def test_the_analysis_is_shown_before_the_job_ends(client: Client) -> None:
-    job = await analysed(client, to_bytes(red_and_blue(), "PNG"), [{"rotate": {"degrees": 90}}])
-    running = [e for e in job["events"] if e["status"] == "PROCESSING" and e["analysis"]]
-    assert running, job["events"]  # a page paints the placeholder while outputs are made
-    assert running[0]["analysis"] == job["analysis"]
+    """Subscribed to all of the user's jobs before submitting (a first job proves the
+    subscription is live), every change of the analysed job arrives: the analysis comes
+    while it is still PROCESSING, before its output is stored."""
+    query = f"subscription {{ jobsUpdated {{ id status {ANALYSIS} }} }}"
+    variables = {"operations": [{"rotate": {"degrees": 90}}], "analyze": True}
+    async with client.subscription(query) as events:
+        probe = await client.multipart(
+            SUBMIT,
+            {"file": None, **variables, "analyze": False},
+            {"file": to_bytes(red_and_blue(), "PNG")},
+        )
+        probe_id = probe["data"]["submitImage"]["id"]
+        async for event in events:
+            if event["jobsUpdated"]["id"] == probe_id:
+                break
+        body = await client.multipart(
+            SUBMIT, {"file": None, **variables}, {"file": to_bytes(red_and_blue(), "PNG")}
+        )
+        job_id = body["data"]["submitImage"]["id"]
+        seen: list[dict[str, Any]] = []
+        async with asyncio.timeout(60):
+            async for event in events:
+                update = event["jobsUpdated"]
+                if update["id"] == job_id:
+                    seen.append(update)
+                    if update["status"] in ("SUCCEEDED", "FAILED"):
+                        break
+    assert [u["status"] for u in seen] == ["QUEUED", "PROCESSING", "PROCESSING", "SUCCEEDED"]
+    assert [u["analysis"] is not None for u in seen] == [False, False, True, True]
+    assert seen[2]["analysis"] == seen[3]["analysis"]
 
 
 async def test_an_analysis_only_job_has_no_outputs(client: Client) -> None:
