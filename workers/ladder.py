@@ -46,9 +46,10 @@ class Ladder:
         return image
 
 
-def climbs(steps: list[Operation]) -> bool:
-    """Whether an output's own pixel steps start with a fit-inside resize."""
-    return bool(steps) and isinstance(steps[0], Resize)
+def first_fit(steps: list[Operation]) -> Resize | None:
+    """The fit-inside resize an output's own pixel steps start with, if they do."""
+    first = steps[0] if steps else None
+    return first if isinstance(first, Resize) else None
 
 
 def largest_first(base: Size, outputs: list[list[Operation]]) -> list[int]:
@@ -56,11 +57,8 @@ def largest_first(base: Size, outputs: list[list[Operation]]) -> list[int]:
     image anyway), then the climbing ones from the largest resize down."""
 
     def key(index: int) -> tuple[int, int]:
-        steps = outputs[index]
-        if not climbs(steps):
-            return (0, 0)
-        assert isinstance(steps[0], Resize)
-        return (1, -_area_of(fitted_size(base, steps[0])))
+        fit = first_fit(outputs[index])
+        return (0, 0) if fit is None else (1, -_area_of(fitted_size(base, fit)))
 
     return sorted(range(len(outputs)), key=key)
 

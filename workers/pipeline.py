@@ -15,13 +15,13 @@ from PIL import Image
 from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
-from imgflow.imaging.operations import Operation, Resize
+from imgflow.imaging.operations import Operation
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output
 from imgflow.imaging.planning import check_outputs, kept_frames, output_format
 from workers import transforms
 from workers.analysis import analyze
 from workers.codec import Header, decode, encode, frame_count
-from workers.ladder import Ladder, climbs, largest_first
+from workers.ladder import Ladder, first_fit, largest_first
 from workers.shrink import job_shrink_target, pinned, pixel_steps, shrink_target
 
 __all__ = [
@@ -85,7 +85,7 @@ def render_outputs(
     analysis: AnalysisRequest | None = None,
 ) -> None:
     """Decode `data` once, run `prefix` once, then for each output its own steps from the
-    prefix's frames and its encode, calling `emit` with each output in order.
+    prefix's frames and its encode, calling `emit` with each output as it is encoded.
 
     The whole job is planned from the decoder's headers first (every output, and all
     of them together, against `limits`); a JPEG is shrunk on load for the largest
@@ -121,10 +121,10 @@ def render_outputs(
     ladder = Ladder(base[0])
     for index in largest_first(base[0].size, own_steps):
         steps, (fmt, quality), count = own_steps[index], formats[index], kept[index]
-        if count == 1 and climbs(steps):
-            deadline.check(steps[0].name)
-            assert isinstance(steps[0], Resize)
-            results = [_apply_all(ladder.fit(steps[0]), steps[1:], deadline)]
+        fit = first_fit(steps) if count == 1 else None
+        if fit is not None:
+            deadline.check(fit.name)
+            results = [_apply_all(ladder.fit(fit), steps[1:], deadline)]
         else:
             results = [_apply_all(frame, steps, deadline) for frame in base[:count]]
         deadline.check("encoding")

@@ -20,6 +20,7 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
 from imgflow.backends.aws import region_from_env
+from imgflow.imaging.outputs import DEFAULT_OUTPUT, outputs_from_json
 from imgflow.models import Job
 from imgflow.settings import Settings
 
@@ -54,7 +55,7 @@ def completion_message(job: Job) -> tuple[str, dict[str, Any]]:
     error = None
     if job.error_code is not None:
         error = {"code": job.error_code, "message": job.error_message}
-    body = {
+    body: dict[str, Any] = {
         "jobId": job.id,
         "status": job.status.value,
         "ownerId": job.owner_id,
@@ -64,11 +65,38 @@ def completion_message(job: Job) -> tuple[str, dict[str, Any]]:
         "result": result,
         "error": error,
     }
+    outputs = outputs_message(job)
+    if outputs is not None:
+        body["outputs"] = outputs
     attributes = {
         "status": {"DataType": "String", "StringValue": job.status.value},
         "queue": {"DataType": "String", "StringValue": job.queue.value},
     }
     return json.dumps(body, separators=(",", ":")), attributes
+
+
+def outputs_message(job: Job) -> list[dict[str, Any]] | None:
+    """The stored outputs of a job with variants or a srcset, each as `result` is told
+    with its name; None for a job with one `default` output (its message is unchanged:
+    `result` says it all)."""
+    if job.outputs is None:
+        return None
+    outputs = outputs_from_json(job.outputs)
+    if [output.name for output in outputs] == [DEFAULT_OUTPUT]:
+        return None
+    return [
+        {
+            "name": output.name,
+            "format": output.image.info.format.value,
+            "width": output.image.info.width,
+            "height": output.image.info.height,
+            "bytes": output.image.info.bytes,
+            "frames": output.image.info.frames,
+            "key": output.image.key,
+        }
+        for output in outputs
+        if output.image is not None
+    ]
 
 
 class Notifier(Protocol):

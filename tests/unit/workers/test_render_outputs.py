@@ -5,6 +5,7 @@ large resizes climb a ladder of the ones already made."""
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageLimits
+from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import (
     Blur,
     Convert,
@@ -119,3 +121,28 @@ def test_the_whole_job_is_refused_from_the_header_before_any_output() -> None:
         render_outputs(data, (), big, LIMITS, made.append)
     assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
     assert made == []
+
+
+class Ticks:
+    """A clock that advances one second each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = itertools.count()
+
+    def __call__(self) -> float:
+        return float(next(self.now))
+
+
+def test_one_deadline_covers_every_output() -> None:
+    """Each output alone fits the time; together they do not: the job stops part way,
+    with the outputs encoded so far handed over and no more."""
+    data = to_bytes(quadrants(64, 48), "PNG")
+    outputs = [Output(f"v{n}", (Grayscale(), Flip(FlipDirection.VERTICAL))) for n in range(10)]
+    alone: list[Rendered] = []
+    render_outputs(data, (), outputs[:1], LIMITS, alone.append, Deadline(12, Ticks()))
+    assert len(alone) == 1
+    made: list[Rendered] = []
+    with pytest.raises(ImgflowError) as caught:
+        render_outputs(data, (), outputs, LIMITS, made.append, Deadline(12, Ticks()))
+    assert caught.value.code is ErrorCode.TIME_LIMIT_EXCEEDED
+    assert 1 <= len(made) < len(outputs)

@@ -11,6 +11,9 @@ import pytest
 
 from imgflow.backends.notifier import SnsNotifier, completion_message, sns_notifier
 from imgflow.domain import JobStatus, QueueName
+from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.info import ImageInfo
+from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output, StoredImage, outputs_to_json
 from imgflow.jobs.notifications import BACKOFF_CAP_SECONDS, backoff_seconds
 from imgflow.models import Job
 from imgflow.services import open_services
@@ -106,3 +109,34 @@ async def test_enqueue_failure_is_logged_not_raised(caplog: pytest.LogCaptureFix
     notifier = SnsNotifier(redis_url="redis://127.0.0.1:1/0", namespace="t", topic_arn=TOPIC)
     await notifier.job_finished(job(JobStatus.SUCCEEDED))
     assert "could not queue the completion notification" in caplog.text
+
+
+def test_a_job_with_outputs_announces_each_stored_one() -> None:
+    info = ImageInfo(ImageFormat.WEBP, 320, 240, 1, 999)
+    outputs = [
+        Output("thumb", image=StoredImage("results/job-2.thumb.webp", info)),
+        Output("w640", srcset_width=640),  # not stored: not announced
+    ]
+    job = Job(
+        id="job-2",
+        owner_id="user-1",
+        status=JobStatus.SUCCEEDED,
+        queue=QueueName.RESIZE,
+        operations=[],
+        outputs=outputs_to_json(outputs),
+        source_key="sources/job-2",
+    )
+    message = json.loads(completion_message(job)[0])
+    assert message["outputs"] == [
+        {
+            "name": "thumb",
+            "format": "WEBP",
+            "width": 320,
+            "height": 240,
+            "bytes": 999,
+            "frames": 1,
+            "key": "results/job-2.thumb.webp",
+        }
+    ]
+    default = job.model_copy(update={"outputs": outputs_to_json([Output(DEFAULT_OUTPUT)])})
+    assert "outputs" not in json.loads(completion_message(default)[0])
