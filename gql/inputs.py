@@ -114,6 +114,7 @@ def to_spec(
     operations: list[OperationInput],
     variants: list[VariantInput] | None,
     srcset: SrcsetInput | None,
+    analyze: bool = False,
 ) -> JobSpec:
     """A submission's arguments as the job spec the core checks and records."""
     ladder = None
@@ -127,4 +128,18 @@ def to_spec(
             for variant in variants or ()
         ),
         srcset=ladder,
+        analyze=analyze,
     )
+
+
+def asked_spec(
+    operations: list[OperationInput] | None,
+    variants: list[VariantInput] | None,
+    srcset: SrcsetInput | None,
+    analyze: bool,
+) -> JobSpec | None:
+    """The spec a submission spells out itself; None when it gives none (it may name a
+    preset instead)."""
+    if not operations and not variants and srcset is None and not analyze:
+        return None
+    return to_spec(operations or [], variants, srcset, analyze)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from gql.analysis import ImageAnalysis
 from gql.context import Info
 from gql.enums import JobStatus, QueueName
 from gql.images import ImageInfo, describe, stored_image
@@ -111,6 +112,13 @@ class Job:
     )
     async def srcset(self, info: Info) -> str | None:
         return await srcset_value(info, outputs_of(self.row))
+
+    @strawberry.field(
+        description="With `analyze: true`: the source's analysis, set as soon as the worker "
+        "has decoded it (before the outputs are made); null until then, and without it."
+    )
+    def analysis(self) -> ImageAnalysis | None:
+        return None if self.row.analysis is None else ImageAnalysis.from_json(self.row.analysis)
 
 
 @strawberry.type(description="An account.")

@@ -140,7 +140,19 @@ def load_settings(args: argparse.Namespace) -> Settings:
         overrides["concurrency"] = {q: (n if q in queues else 0) for q, n in base.items()}
     settings = get_settings(**overrides)
     logs.configure(settings.log_level, settings.log_json)
+    require_readable_presets(settings)
     return settings
+
+
+def require_readable_presets(settings: Settings) -> None:
+    """A bad presets file stops every command at once, saying what is wrong (a process
+    serving some presets but not others would fail submissions at random)."""
+    from imgflow.services import shared_presets
+
+    try:
+        shared_presets(settings)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"IMGFLOW_PRESETS_FILE: {error}") from None
 
 
 def require_shared_broker(settings: Settings, command: str) -> None:

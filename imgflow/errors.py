@@ -107,6 +107,13 @@ class ErrorCode(StrEnum):
     """The image at the URL is larger than IMGFLOW_MAX_UPLOAD_BYTES (download stopped)."""
     TOO_MANY_WEBHOOKS = "TOO_MANY_WEBHOOKS"
     """The user already has IMGFLOW_MAX_WEBHOOKS_PER_USER webhook endpoints."""
+    PRESET_REQUIRED = "PRESET_REQUIRED"
+    """The server takes only presets (`IMGFLOW_PRESETS_ONLY=true`): a submission must
+    name one and give no operations, variants, srcset or analyze of its own."""
+    PRESET_EXISTS = "PRESET_EXISTS"
+    """`createPreset` with a name you already use, or one of the shared presets' names."""
+    TOO_MANY_FILES = "TOO_MANY_FILES"
+    """`submitImages` with more files than `IMGFLOW_MAX_BATCH_FILES`; no job was made."""
 
 
 class ImgflowError(Exception):

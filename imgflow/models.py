@@ -93,6 +93,10 @@ class Job(SQLModel, table=True):
     source_frames: int | None = None
     source_bytes: int | None = None
 
+    analyze: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """Whether the worker also reads the source's analysis (imgflow.imaging.analysis)."""
+    analysis: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """That analysis, once read; stored as soon as the source is decoded."""
     outputs: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     """The job's outputs (imgflow.imaging.outputs), each with its stored image once written;
     NULL on jobs from before outputs existed: one `default` output, the result columns."""
@@ -177,3 +181,23 @@ class WebhookDelivery(SQLModel, table=True):
     """Owed: when it is due. Attempted and failed: when the retry is due (NULL: none)."""
     lease_until: datetime | None = _utc_column(nullable=True)
     """A sender holds it until then: another sender takes it over only after."""
+
+
+PRESET_NAME_MAX = 40
+
+
+class Preset(SQLModel, table=True):
+    """A user's stored job spec, submitted by name (`submitImage(preset: ...)`). Presets
+    from the presets file are everyone's and live in no table."""
+
+    __tablename__ = "presets"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_presets_owner_name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    owner_id: str = Field(foreign_key="users.id", max_length=36, index=True)
+    name: str = Field(max_length=PRESET_NAME_MAX)
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    """The job spec in its JSON form (imgflow.jobs.presets)."""
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )

@@ -17,6 +17,8 @@ from imgflow.backends.storage import Storage, open_storage
 from imgflow.db import SessionFactory, autocommit_factory, create_engine, session_factory
 from imgflow.domain import SystemStats
 from imgflow.imaging.leash import configure_pillow
+from imgflow.imaging.outputs import JobSpec
+from imgflow.imaging.specs import load_presets_file
 from imgflow.metrics import Metrics
 from imgflow.settings import Settings
 from imgflow.shared_reads import SharedReads
@@ -45,6 +47,18 @@ class Services:
         default_factory=SharedReads, kw_only=True
     )
     """The public queue figures, kept a few seconds (imgflow.jobs.queue_overview)."""
+    shared_presets: dict[str, JobSpec] = field(default_factory=dict, kw_only=True)
+    """The presets file's presets, everyone's (imgflow.jobs.presets), by name."""
+
+
+def shared_presets(settings: Settings) -> dict[str, JobSpec]:
+    if settings.presets_file is None:
+        return {}
+    return load_presets_file(
+        settings.presets_file,
+        max_outputs=settings.max_outputs,
+        max_operations=settings.max_operations,
+    )
 
 
 def storage_for(settings: Settings) -> Storage:
@@ -60,6 +74,7 @@ def storage_for(settings: Settings) -> Storage:
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     notifier = open_notifier(settings)  # first: refuses a bad configuration early
+    presets = shared_presets(settings)  # so does a bad presets file
     engine = create_engine(settings.resolved_database_url)
     storage = storage_for(settings)
     broker = open_broker(settings.broker_url, namespace=settings.namespace)
@@ -79,6 +94,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         autocommit=autocommit_factory(engine),
         counters=counters,
         metrics=Metrics(settings.metrics_max_operation_names),
+        shared_presets=presets,
     )
     try:
         await storage.connect()

@@ -185,6 +185,19 @@ class Settings(BaseSettings):
     """Longest one job's decode + operations + encode may take; past it the job FAILS
     with TIME_LIMIT_EXCEEDED, never retried, and the worker takes its next job."""
 
+    # --- Analysis, presets, batches ---
+    expose_gps: bool = False
+    """Whether `Job.analysis.exif` includes where a photo was taken (GPS latitude,
+    longitude, altitude). Off: the position is never read, stored or shown."""
+    presets_file: Path | None = None
+    """YAML or JSON file of presets everyone may use (`presets: {name: spec}`), read at
+    start; a bad file stops the process with the reason."""
+    presets_only: bool = False
+    """Submissions must name a preset (PRESET_REQUIRED): clients cannot ask for
+    arbitrary work."""
+    max_batch_files: int = Field(default=20, ge=1)
+    """Most files one `submitImages` may carry."""
+
     # --- Observability ---
     metrics_enabled: bool = True
     """Serve Prometheus metrics at GET /metrics on every HTTP port (api, worker, serve).

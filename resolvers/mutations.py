@@ -7,13 +7,13 @@ from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
 from gql.context import Info
-from gql.inputs import OperationInput, SrcsetInput, VariantInput, to_spec
+from gql.inputs import OperationInput, SrcsetInput, VariantInput, asked_spec
 from gql.types import AuthPayload, FormField, Job, UploadTicket, User
 from imgflow.accounts import registration as accounts
 from imgflow.accounts.auth import Token
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.outputs import JobSpec
-from imgflow.jobs import control, uploads
+from imgflow.jobs import batches, control, presets, uploads
 from imgflow.jobs import records as jobs
 from imgflow.models import User as UserRow
 
@@ -42,11 +42,15 @@ async def submit_image(
     operations: list[OperationInput] | None = None,
     variants: list[VariantInput] | None = None,
     srcset: SrcsetInput | None = None,
+    analyze: bool = False,
+    preset: str | None = None,
     idempotency_key: str | None = None,
 ) -> Job:
-    spec = to_spec(operations or [], variants, srcset)
+    user = await info.context.user()
+    asked = asked_spec(operations, variants, srcset, analyze)
+    spec = await presets.submission_spec(info.context.services, user.id, asked, preset)
     limit = info.context.services.settings.max_upload_bytes
-    return await submit(info, await read_upload(file, limit), spec, idempotency_key)
+    return await submit(info, user.id, await read_upload(file, limit), spec, idempotency_key)
 
 
 async def submit_image_url(
@@ -55,23 +59,46 @@ async def submit_image_url(
     operations: list[OperationInput] | None = None,
     variants: list[VariantInput] | None = None,
     srcset: SrcsetInput | None = None,
+    analyze: bool = False,
+    preset: str | None = None,
     idempotency_key: str | None = None,
 ) -> Job:
-    spec = to_spec(operations or [], variants, srcset)
-    return await submit(info, jobs.SourceUrl(url), spec, idempotency_key)
+    user = await info.context.user()
+    asked = asked_spec(operations, variants, srcset, analyze)
+    spec = await presets.submission_spec(info.context.services, user.id, asked, preset)
+    return await submit(info, user.id, jobs.SourceUrl(url), spec, idempotency_key)
 
 
 async def submit(
     info: Info,
+    owner_id: str,
     source: bytes | jobs.SourceUrl,
     spec: JobSpec,
     idempotency_key: str | None,
 ) -> Job:
-    """submitImage and submitImageUrl past their source: every other argument they
-    share is carried from here in one `Submission`."""
-    user = await info.context.user()
+    """submitImage and submitImageUrl past their source and spec: every other argument
+    they share is carried from here in one `Submission`."""
     submission = jobs.Submission(spec, idempotency_key)
-    return Job.from_row(await jobs.submit(info.context.services, user.id, source, submission))
+    return Job.from_row(await jobs.submit(info.context.services, owner_id, source, submission))
+
+
+async def submit_images(
+    info: Info,
+    files: list[Upload],
+    operations: list[OperationInput] | None = None,
+    variants: list[VariantInput] | None = None,
+    srcset: SrcsetInput | None = None,
+    analyze: bool = False,
+    preset: str | None = None,
+) -> list[Job]:
+    user = await info.context.user()
+    services = info.context.services
+    asked = asked_spec(operations, variants, srcset, analyze)
+    spec = await presets.submission_spec(services, user.id, asked, preset)
+    batches.check_size(len(files), services.settings.max_batch_files)
+    limit = services.settings.max_upload_bytes
+    data = [await read_upload(file, limit, number) for number, file in enumerate(files, 1)]
+    return [Job.from_row(job) for job in await batches.submit_batch(services, user.id, data, spec)]
 
 
 async def request_upload(
@@ -81,15 +108,15 @@ async def request_upload(
     operations: list[OperationInput] | None = None,
     variants: list[VariantInput] | None = None,
     srcset: SrcsetInput | None = None,
+    analyze: bool = False,
+    preset: str | None = None,
 ) -> UploadTicket:
     user = await info.context.user()
+    services = info.context.services
+    asked = asked_spec(operations, variants, srcset, analyze)
+    spec: JobSpec = await presets.submission_spec(services, user.id, asked, preset)
     ticket = await uploads.request_upload(
-        info.context.services,
-        user.id,
-        filename,
-        content_type,
-        to_spec(operations or [], variants, srcset),
-        info.context.base_url,
+        services, user.id, filename, content_type, spec, info.context.base_url
     )
     return UploadTicket(
         job=Job.from_row(ticket.job),
@@ -114,13 +141,15 @@ async def retry_job(info: Info, id: strawberry.ID) -> Job:
     return Job.from_row(await control.retry(info.context.services, user.id, str(id)))
 
 
-async def read_upload(file: object, limit: int) -> bytes:
-    """The upload's bytes, refusing more than `limit` without reading them all."""
+async def read_upload(file: object, limit: int, number: int | None = None) -> bytes:
+    """The upload's bytes, refusing more than `limit` without reading them all. `number`
+    names the file in a batch's refusals (counted from 1)."""
+    which = "the file" if number is None else f"file {number}"
     if not isinstance(file, UploadFile):
-        raise ImgflowError(ErrorCode.BAD_USER_INPUT, "file must be a multipart upload")
+        raise ImgflowError(ErrorCode.BAD_USER_INPUT, f"{which} must be a multipart upload")
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise ImgflowError(ErrorCode.PAYLOAD_TOO_LARGE, f"the file is larger than {limit} bytes")
+        raise ImgflowError(ErrorCode.PAYLOAD_TOO_LARGE, f"{which} is larger than {limit} bytes")
     if not data:
-        raise ImgflowError(ErrorCode.EMPTY_FILE, "the file is empty")
+        raise ImgflowError(ErrorCode.EMPTY_FILE, f"{which} is empty")
     return data

@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from gql.errors import ErrorCodes, log_unexpected
+from gql.presets import Preset
 from gql.request_metrics import OperationMetrics
 from gql.transport import OneOperationOrNamed, SubscriptionsOverWebSocket
 from gql.types import (
@@ -23,7 +24,7 @@ from gql.types import (
     User,
 )
 from gql.webhooks import Webhook, WebhookDelivery, WebhookDeliveryConnection
-from resolvers import admin, mutations, queries, subscriptions
+from resolvers import admin, mutations, presets, queries, subscriptions
 from resolvers import webhooks as hooks
 
 
@@ -46,6 +47,11 @@ class Query:
         resolver=admin.system_stats,
         description="Admin: per-queue depth, throughput and latency, and failures by code, "
         "over the last `windowMinutes`. Others get FORBIDDEN.",
+    )
+    presets: list[Preset] = strawberry.field(
+        resolver=presets.list_presets,
+        description="The presets you may submit by name: the shared ones (from the server's "
+        "presets file), then yours, each by name.",
     )
     any_job: Job | None = strawberry.field(
         resolver=admin.any_job,
@@ -75,6 +81,10 @@ class Mutation:
         "`operations` run once, then each of `variants` and each `srcset` width continues "
         "from their image as an output of its own (at most IMGFLOW_MAX_OUTPUTS, else "
         "TOO_MANY_OUTPUTS); with neither, the job has one output, `default`. "
+        "`analyze: true` fills `Job.analysis` (with nothing else asked: an analysis-only "
+        "job, no outputs). `preset` names a stored spec instead (`presets`): naming one and "
+        "giving a spec too is BAD_USER_INPUT; a server with IMGFLOW_PRESETS_ONLY refuses "
+        "submissions without one (PRESET_REQUIRED). "
         "`idempotencyKey` (1-200 printable characters, yours alone): submitting again with a "
         "key you used returns that job, whatever the file and pipeline, and creates none.",
     )
@@ -84,6 +94,24 @@ class Mutation:
         "(never the API): at most 3 redirects, IMGFLOW_MAX_UPLOAD_BYTES, and never an "
         "address the SSRF guard refuses. The job FAILS with FETCH_REFUSED, FETCH_FAILED or "
         "FETCH_TOO_LARGE when the fetch does.",
+    )
+    submit_images: list[Job] = strawberry.mutation(
+        resolver=mutations.submit_images,
+        description="Upload several images (multipart) with one spec: one job per file, in "
+        "the files' order, all or none. At most IMGFLOW_MAX_BATCH_FILES (20) files "
+        "(TOO_MANY_FILES); the batch counts against the submission limits as that many "
+        "submissions. A refused file (its number in the message) refuses the batch.",
+    )
+    create_preset: Preset = strawberry.mutation(
+        resolver=presets.create_preset,
+        description="Store a job spec under `name` ([a-z0-9][a-z0-9_-]{0,39}), yours alone; "
+        "then `submitImage(file, preset: name)`. A name you use, or a shared preset's, is "
+        "PRESET_EXISTS; on a server with IMGFLOW_PRESETS_ONLY, FORBIDDEN.",
+    )
+    delete_preset: Preset = strawberry.mutation(
+        resolver=presets.delete_preset,
+        description="Delete one of your presets (returned); another's or a missing one is "
+        "NOT_FOUND, a shared one FORBIDDEN. Jobs already submitted with it are unchanged.",
     )
     request_upload: UploadTicket = strawberry.mutation(
         resolver=mutations.request_upload,

@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image
 
+from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import Operation
@@ -19,12 +20,14 @@ from imgflow.imaging.ops.metadata import kept_metadata
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output
 from imgflow.imaging.planning import check_outputs, kept_frames, output_format
 from workers import transforms
+from workers.analysis import analyze
 from workers.codec import Header, decode, encode, frame_count
 from workers.codec.metadata import metadata_params
 from workers.ladder import Ladder, first_fit, largest_first
 from workers.shrink import job_shrink_target, pinned, pixel_steps, shrink_target
 
 __all__ = [
+    "AnalysisRequest",
     "Rendered",
     "render",
     "render_in",
@@ -33,7 +36,7 @@ __all__ = [
     "shrink_target",
 ]
 
-Emit = Callable[["Rendered"], None]
+Emit = Callable[["Rendered | Analysis"], None]
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,13 @@ class Rendered:
     data: bytes
     info: ImageInfo
     name: str = DEFAULT_OUTPUT
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """`analyze: true` on a job, and what its analysis may show."""
+
+    expose_gps: bool
 
 
 def render(
@@ -60,8 +70,13 @@ def render(
     `sources`: the encoded pictures the steps' `sources()` name (an overlay's image).
     """
     rendered: list[Rendered] = []
+
+    def keep(item: Rendered | Analysis) -> None:
+        if isinstance(item, Rendered):
+            rendered.append(item)
+
     one = [Output(DEFAULT_OUTPUT, tuple(operations))]
-    render_outputs(data, (), one, limits, rendered.append, deadline, sources)
+    render_outputs(data, (), one, limits, keep, deadline, sources=sources)
     return rendered[0]
 
 
@@ -72,6 +87,7 @@ def render_outputs(
     limits: ImageLimits,
     emit: Emit,
     deadline: Deadline | None = None,
+    analysis: AnalysisRequest | None = None,
     sources: Mapping[str, bytes] | None = None,
 ) -> None:
     """Decode `data` once, run `prefix` once, then for each output its own steps from the
@@ -82,7 +98,10 @@ def render_outputs(
     output that scales down. Still outputs that start with a fit-inside resize are made
     largest first, each from the smallest already made that covers it (workers.ladder),
     so `emit` may see them out of the job's order. One `deadline` covers the whole job.
-    `sources`: the encoded pictures the steps' `sources()` name (an overlay's image).
+    With `analysis`, the decoded source's `Analysis` is emitted first, before any output
+    is made; the JPEG is then decoded at full size, since the perceptual hash is the
+    source's own. `sources`: the encoded pictures the steps' `sources()` name (an
+    overlay's image).
     """
     deadline = deadline or Deadline(limits.job_time_limit_seconds)
     own_steps = [pixel_steps(output.operations) for output in outputs]
@@ -90,10 +109,15 @@ def render_outputs(
     decoded = decode(
         data,
         limits,
-        shrink=partial(job_shrink_target, before, own_steps),
+        shrink=None if analysis else partial(job_shrink_target, before, own_steps),
         plan=partial(_check_header, prefix, outputs, limits),
         deadline=deadline,
     )
+    if analysis is not None:
+        deadline.check("analysis")
+        emit(analyze(decoded, expose_gps=analysis.expose_gps))
+    if not outputs:
+        return
     if sources:
         pictures = {key: decode(value, limits).frames[0] for key, value in sources.items()}
         before = [step.with_sources(pictures) for step in before]
@@ -143,11 +167,12 @@ async def render_in(
     (see `render_outputs_in`)."""
     rendered: list[Rendered] = []
 
-    async def keep(output: Rendered) -> None:
-        rendered.append(output)
+    async def keep(item: Rendered | Analysis) -> None:
+        if isinstance(item, Rendered):
+            rendered.append(item)
 
     one = [Output(DEFAULT_OUTPUT, tuple(operations))]
-    await render_outputs_in(pool, data, (), one, limits, keep, sources)
+    await render_outputs_in(pool, data, (), one, limits, keep, sources=sources)
     return rendered[0]
 
 
@@ -157,12 +182,13 @@ async def render_outputs_in(
     prefix: Sequence[Operation],
     outputs: Sequence[Output],
     limits: ImageLimits,
-    store: Callable[[Rendered], Awaitable[None]],
+    store: Callable[[Rendered | Analysis], Awaitable[None]],
+    analysis: AnalysisRequest | None = None,
     sources: Mapping[str, bytes] | None = None,
 ) -> None:
-    """`render_outputs` on a pool thread, `store` awaited here with each output as the
-    thread goes on with the next, the whole given up on once the job's time limit has
-    passed.
+    """`render_outputs` on a pool thread, `store` awaited here with each output (and
+    first the analysis, when asked for) as the thread goes on with the next, the whole
+    given up on once the job's time limit has passed.
 
     The clock starts when a thread picks the job up: time queued behind other jobs is
     not this job's. The thread checks the same deadline between steps and stops there
@@ -172,16 +198,16 @@ async def render_outputs_in(
     limits put on one step, then the thread stops at its next check."""
     loop = asyncio.get_running_loop()
     started: asyncio.Future[Deadline] = loop.create_future()
-    finished: asyncio.Queue[Rendered] = asyncio.Queue()
+    finished: asyncio.Queue[Rendered | Analysis] = asyncio.Queue()
 
     def run() -> None:
         deadline = Deadline(limits.job_time_limit_seconds)
         loop.call_soon_threadsafe(_resolve, started, deadline)
 
-        def emit(rendered: Rendered) -> None:
-            loop.call_soon_threadsafe(finished.put_nowait, rendered)
+        def emit(item: Rendered | Analysis) -> None:
+            loop.call_soon_threadsafe(finished.put_nowait, item)
 
-        render_outputs(data, prefix, outputs, limits, emit, deadline, sources)
+        render_outputs(data, prefix, outputs, limits, emit, deadline, analysis, sources)
 
     work = loop.run_in_executor(pool, run)
     try:
@@ -191,9 +217,8 @@ async def render_outputs_in(
             await work
             return
         deadline = started.result()
-        for _ in outputs:
-            rendered = await _next(finished, work, deadline)
-            await store(rendered)
+        for _ in range(len(outputs) + (analysis is not None)):
+            await store(await _next(finished, work, deadline))
         await _within(work, deadline)
     finally:
         # Still queued: dropped. Still running: its late result or error is discarded.
@@ -202,8 +227,8 @@ async def render_outputs_in(
 
 
 async def _next(
-    finished: asyncio.Queue[Rendered], work: asyncio.Future[None], deadline: Deadline
-) -> Rendered:
+    finished: asyncio.Queue[Rendered | Analysis], work: asyncio.Future[None], deadline: Deadline
+) -> Rendered | Analysis:
     """The next output the thread hands over; the thread's error if it ended without
     one, TIME_LIMIT_EXCEEDED at the deadline."""
     getting = asyncio.ensure_future(finished.get())

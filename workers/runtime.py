@@ -25,12 +25,13 @@ from imgflow.backends.storage import ObjectMissing
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
+from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.operations import pipeline_from_json
 from imgflow.jobs import fetching, sources, transitions
 from imgflow.jobs import records as jobs
 from imgflow.models import Job
 from imgflow.services import Services
-from workers.pipeline import render_outputs_in
+from workers.pipeline import AnalysisRequest, Rendered, render_outputs_in
 from workers.storing import JobOutputs, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,15 @@ class Worker:
             source, job = await fetching.fetch_source(services, job)  # a URL not fetched yet
         outputs = JobOutputs(services, job, self.faults)
         pending = outputs.pending()
-        if pending:
+        analysis = self.analysis_wanted(job)
+
+        async def store(made: Rendered | Analysis) -> None:
+            if isinstance(made, Analysis):
+                await self.store_analysis(job, made)
+            else:
+                await outputs.store(made)
+
+        if pending or analysis:
             if source is None:
                 self.faults.trip("storage_get")
                 source = await services.storage.get(job.source_key)
@@ -177,11 +186,23 @@ class Worker:
                 prefix,
                 pending,
                 services.settings.image_limits,
-                outputs.store,
+                store,
+                analysis,
                 pictures,
             )
         if await outputs.succeed():
             log.info("job succeeded", extra=job_fields(job))
+
+    def analysis_wanted(self, job: Job) -> AnalysisRequest | None:
+        """What the job's analysis may show, when it asked for one not read yet."""
+        if not job.analyze or job.analysis is not None:
+            return None
+        return AnalysisRequest(expose_gps=self.services.settings.expose_gps)
+
+    async def store_analysis(self, job: Job, analysis: Analysis) -> None:
+        stored = await transitions.store_analysis(self.services, job.id, job.attempts, analysis)
+        if stored is None:
+            raise LeaseLost(job.id)
 
     async def retry_or_fail(self, job: Job, exc: Exception) -> None:
         """Transient trouble: hand the job back for a later try (raises Retry), or, out of

@@ -48,8 +48,27 @@ async def count_submission(services: Services, owner_id: str) -> None:
         raise rate_limited(f"at most {limit} submissions per minute", hit.retry_after)
 
 
-async def check_active_jobs(services: Services, owner_id: str) -> None:
-    """TOO_MANY_ACTIVE_JOBS when the owner already has the most jobs not yet ended.
+async def count_submissions(services: Services, owner_id: str, count: int) -> None:
+    """A batch of `count` submissions (`submitImages`): all counted, or none and
+    RATE_LIMITED, so a refused batch costs nothing of the minute's allowance."""
+    limit = services.settings.submissions_per_minute
+    taken: list[Entry] = []
+    for _ in range(count):
+        hit = await services.counters.hit(
+            f"submissions:{owner_id}", limit, SUBMISSION_WINDOW_SECONDS
+        )
+        if isinstance(hit, Full):
+            await give_back(services, taken)
+            raise rate_limited(
+                f"at most {limit} submissions per minute; this batch holds {count}",
+                hit.retry_after,
+            )
+        taken.append(hit)
+
+
+async def check_active_jobs(services: Services, owner_id: str, adding: int = 1) -> None:
+    """TOO_MANY_ACTIVE_JOBS when the owner's jobs not yet ended, with the `adding` new
+    ones, would be more than allowed.
 
     Counted from the job rows, not kept in a counter: the rows are the truth, and a
     counter would have to follow every way a job ends (workers, cancellation, upload
@@ -59,7 +78,7 @@ async def check_active_jobs(services: Services, owner_id: str) -> None:
     the number of that user's submissions in flight at once, itself held down by the
     per-minute submission limit."""
     limit = services.settings.max_active_jobs
-    if await active_jobs(services, owner_id) >= limit:
+    if await active_jobs(services, owner_id) + adding > limit:
         raise ImgflowError(
             ErrorCode.TOO_MANY_ACTIVE_JOBS,
             f"at most {limit} jobs may be waiting for an upload, queued or processing at "

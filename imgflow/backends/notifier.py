@@ -20,6 +20,7 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 
 from imgflow.backends.aws import region_from_env
+from imgflow.imaging.analysis import analysis_from_json
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, outputs_from_json
 from imgflow.models import Job
 from imgflow.settings import Settings
@@ -68,11 +69,27 @@ def completion_message(job: Job) -> tuple[str, dict[str, Any]]:
     outputs = outputs_message(job)
     if outputs is not None:
         body["outputs"] = outputs
+    if job.analysis is not None:
+        body["analysis"] = analysis_message(job.analysis)
     attributes = {
         "status": {"DataType": "String", "StringValue": job.status.value},
         "queue": {"DataType": "String", "StringValue": job.queue.value},
     }
     return json.dumps(body, separators=(",", ":")), attributes
+
+
+def analysis_message(stored: dict[str, Any]) -> dict[str, Any]:
+    """A job's analysis in the API's own words (`Job.analysis`), for `analyze: true` jobs."""
+    analysis = analysis_from_json(stored)
+    return {
+        "blurhash": analysis.blurhash,
+        "dominantColors": list(analysis.dominant_colours),
+        "phash": analysis.phash,
+        "hasAlpha": analysis.has_alpha,
+        "animated": analysis.animated,
+        "frames": analysis.frames,
+        "exif": [{"tag": entry.tag, "value": entry.value} for entry in analysis.exif],
+    }
 
 
 def outputs_message(job: Job) -> list[dict[str, Any]] | None:

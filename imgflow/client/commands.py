@@ -21,7 +21,14 @@ from imgflow.client.api import Api, ApiError, Disconnected, Unreachable
 from imgflow.client.credentials import CredentialsError, CredentialStore
 from imgflow.client.flags import add_operation_flags, add_output_flags, srcset_of
 from imgflow.client.outputs import SaveError, outputs_of, save
-from imgflow.client.service import Job, job_updates, recent_jobs, sign_in, submit_image
+from imgflow.client.service import (
+    Job,
+    Request,
+    job_updates,
+    recent_jobs,
+    sign_in,
+    submit_image,
+)
 from imgflow.client.signin import (
     NotSignedIn,
     UsageError,
@@ -87,6 +94,15 @@ def add_submit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_operation_flags(submit)
     add_output_flags(submit)
     job = submit.add_argument_group("job")
+    job.add_argument(
+        "--analyze",
+        action="store_true",
+        help="also read the image's BlurHash, colours, perceptual hash and camera EXIF "
+        "(alone: an analysis-only job, nothing to download)",
+    )
+    job.add_argument(
+        "--preset", metavar="NAME", help="run a stored preset (see the API's `presets`)"
+    )
     job.add_argument(
         "--idempotency-key", metavar="KEY", help="submit once: the same key returns the same job"
     )
@@ -181,10 +197,13 @@ def output_directory(args: argparse.Namespace) -> Path:
 def run_submit(args: argparse.Namespace) -> int:
     if args.srcset_format and not args.srcset:
         args.usage("--srcset-format needs --srcset")
-    if not (args.operations or args.variants or args.srcset):
+    asks = args.operations or args.variants or args.srcset or args.analyze
+    if args.preset and asks:
+        args.usage("--preset runs the preset's own spec: give no operations, outputs or --analyze")
+    if not (asks or args.preset):
         args.usage(
             "give at least one operation, e.g. --resize 800 or --convert webp, "
-            "or --variant / --srcset"
+            "or --variant / --srcset / --analyze / --preset"
         )
     return run(submit_and_follow, args)
 
@@ -193,14 +212,14 @@ async def submit_and_follow(args: argparse.Namespace) -> int:
     directory = output_directory(args)
     async with connected(args) as api:
         try:
-            job = await submit_image(
-                api,
-                args.input,
+            request = Request(
                 args.operations or [],
-                args.idempotency_key,
                 args.variants,
                 srcset_of(args),
+                args.analyze,
+                args.preset,
             )
+            job = await submit_image(api, args.input, request, args.idempotency_key)
         except OSError as error:  # the input went away since the command line was checked
             raise UsageError(f"cannot read {args.input}: {error.strerror}") from None
         if args.no_wait:
@@ -214,6 +233,8 @@ async def submit_and_follow(args: argparse.Namespace) -> int:
             render.note(f"interrupted: job {job.id} goes on (see `imgflow jobs`)")
             raise
         files = [await save(api.http, o, directory, args.input, job.id) for o in outputs_of(job)]
+    if not args.json and not args.quiet and job.analysis:
+        render.say(render.analysis_lines(job.analysis))
     render.say(render.job_json(job, files) if args.json else "\n".join(map(str, files)))
     if not job.succeeded:
         raise JobEnded(job)

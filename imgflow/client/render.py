@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from imgflow.client.outputs import short_id
 from imgflow.client.service import ImageInfo, Job
@@ -81,6 +82,19 @@ class Progress:
         if (job.status, job.done) != self.last_status and not self.quiet:
             note(status_line(job))
         self.last_status = (job.status, job.done)
+
+
+def analysis_lines(analysis: Mapping[str, Any]) -> str:
+    """`blurhash LEHV6nWB2yk8`, `colors #d2301e #1e28dc`, `phash ...`, then EXIF `Make: ...`."""
+    lines = [
+        f"blurhash {analysis['blurhash']}",
+        f"colors {' '.join(analysis['dominantColors'])}",
+        f"phash {analysis['phash']}",
+        f"frames {analysis['frames']}{' animated' if analysis['animated'] else ''}"
+        f"{' alpha' if analysis['hasAlpha'] else ''}",
+    ]
+    lines += [f"{entry['tag']}: {entry['value']}" for entry in analysis["exif"]]
+    return "\n".join(lines)
 
 
 def job_json(job: Job, files: Sequence[Path] | None = None) -> str:

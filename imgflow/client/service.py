@@ -17,14 +17,16 @@ result { url format width height bytes frames }
 outputs { name image { url format width height bytes frames } }
 progress { done total }
 error { code message }
+analysis { blurhash dominantColors phash hasAlpha animated frames exif { tag value } }
 """
 SUBMIT = f"""
 mutation Submit(
-  $file: Upload!, $operations: [OperationInput!]!, $variants: [VariantInput!],
-  $srcset: SrcsetInput, $key: String
+  $file: Upload!, $operations: [OperationInput!], $variants: [VariantInput!],
+  $srcset: SrcsetInput, $analyze: Boolean!, $preset: String, $key: String
 ) {{
   submitImage(
     file: $file, operations: $operations, variants: $variants, srcset: $srcset,
+    analyze: $analyze, preset: $preset,
     idempotencyKey: $key
   ) {{ {JOB_FIELDS} }}
 }}
@@ -82,6 +84,7 @@ class Job:
     result: ImageInfo | None
     error_code: str | None
     error_message: str | None
+    analysis: Data | None  # with --analyze, once the worker has read it
     raw: Data  # as the service sent it, for --json
     outputs: tuple[Produced, ...] = ()
     done: int = 0
@@ -100,6 +103,7 @@ class Job:
             result=ImageInfo.from_json(result) if result else None,
             error_code=error.get("code"),
             error_message=error.get("message"),
+            analysis=data.get("analysis"),
             raw=data,
             outputs=tuple(
                 Produced(str(o["name"]), ImageInfo.from_json(o["image"]) if o["image"] else None)
@@ -134,18 +138,25 @@ async def sign_in(api: Api, email: str, password: str, *, register: bool = False
     return Session(str(payload["token"]), str(payload["expiresAt"]), payload["user"]["email"])
 
 
-async def submit_image(
-    api: Api,
-    path: Path,
-    operations: list[dict[str, Any]],
-    idempotency_key: str | None,
-    variants: list[dict[str, Any]] | None = None,
-    srcset: dict[str, Any] | None = None,
-) -> Job:
+@dataclass(frozen=True)
+class Request:
+    """What `imgflow submit` asks for: a pipeline, outputs and/or an analysis, or a
+    preset's name (then nothing else)."""
+
+    operations: list[dict[str, Any]]
+    variants: list[dict[str, Any]] | None = None
+    srcset: dict[str, Any] | None = None
+    analyze: bool = False
+    preset: str | None = None
+
+
+async def submit_image(api: Api, path: Path, request: Request, idempotency_key: str | None) -> Job:
     variables = {
-        "operations": operations,
-        "variants": variants,
-        "srcset": srcset,
+        "operations": request.operations or None,  # none given: the preset's, or analysis only
+        "variants": request.variants,
+        "srcset": request.srcset,
+        "analyze": request.analyze,
+        "preset": request.preset,
         "key": idempotency_key,
     }
     data = await api.upload(SUBMIT, variables, "file", path)

@@ -48,6 +48,8 @@ class Event(StrEnum):
     """A worker takes the job under a lease: a queued one, or one whose lease ran out."""
     STORE_OUTPUT = "store_output"
     """One of the job's outputs is stored; the others are still being made."""
+    STORE_ANALYSIS = "store_analysis"
+    """The source's analysis is read (right after the decode); outputs may follow."""
     SUCCEED = "succeed"
     FAIL = "fail"
     """The image's fault, or transient trouble on the last attempt."""
@@ -123,6 +125,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     # Taking over: the holder's lease ran out (it died), and its message came back.
     Transition(_S.PROCESSING, Event.CLAIM, _S.PROCESSING, _WORKER, (LEASE_RAN_OUT,)),
     Transition(_S.PROCESSING, Event.STORE_OUTPUT, _S.PROCESSING, _WORKER, (HELD,)),
+    Transition(_S.PROCESSING, Event.STORE_ANALYSIS, _S.PROCESSING, _WORKER, (HELD,)),
     Transition(_S.PROCESSING, Event.SUCCEED, _S.SUCCEEDED, _WORKER, (HELD,)),
     Transition(_S.PROCESSING, Event.FAIL, _S.FAILED, _WORKER, (HELD,)),
     Transition(_S.PROCESSING, Event.RELEASE, _S.QUEUED, _WORKER, (HELD,)),

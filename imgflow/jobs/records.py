@@ -229,6 +229,7 @@ def new_job(
         operations=pipeline_to_json(spec.operations),
         outputs=outputs_to_json(outputs),
         skipped_widths=skipped,
+        analyze=spec.analyze,
         source_key=key,
         **source,
     )

@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from imgflow.backends.events import job_channel, user_channel
 from imgflow.errors import ErrorCode, ImgflowError, is_transient
+from imgflow.imaging.analysis import Analysis, analysis_to_json
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.outputs import Output, main_output, outputs_to_json
 from imgflow.jobs import lifecycle, webhook_outbox
@@ -174,6 +175,20 @@ async def store_output(
     the job's progress, while the worker goes on with the next."""
     return await _move(
         services, Event.STORE_OUTPUT, job_id, _fenced(attempt), outputs=outputs_to_json(outputs)
+    )
+
+
+async def store_analysis(
+    services: Services, job_id: str, attempt: int, analysis: Analysis
+) -> Job | None:
+    """The source's analysis, kept and shown while the outputs are still being made (a
+    page paints the BlurHash placeholder meanwhile)."""
+    return await _move(
+        services,
+        Event.STORE_ANALYSIS,
+        job_id,
+        _fenced(attempt),
+        analysis=analysis_to_json(analysis),
     )
 
 

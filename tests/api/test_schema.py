@@ -30,7 +30,18 @@ def test_contract_names_are_present() -> None:
         "input OperationInput @oneOf",
         "submitImage(file: Upload!, operations: [OperationInput!] = null, "
         "variants: [VariantInput!] = null, srcset: SrcsetInput = null, "
+        "analyze: Boolean! = false, preset: String = null, "
         "idempotencyKey: String = null): Job!",
+        "submitImages(files: [Upload!]!, operations: [OperationInput!] = null, "
+        "variants: [VariantInput!] = null, srcset: SrcsetInput = null, "
+        "analyze: Boolean! = false, preset: String = null): [Job!]!",
+        "createPreset(name: String!, operations: [OperationInput!] = null, "
+        "variants: [VariantInput!] = null, srcset: SrcsetInput = null, "
+        "analyze: Boolean! = false): Preset!",
+        "presets: [Preset!]!",
+        "deletePreset(name: String!): Preset!",
+        "analysis: ImageAnalysis",
+        "dominantColors: [String!]!",
         "input VariantInput",
         "input SrcsetInput",
         "outputs: [Output!]!",

@@ -203,3 +203,39 @@ def test_live_page_shows_every_output_of_a_srcset_job(
     assert [entry.rsplit(" ", 1)[1] for entry in srcset.split(", ")] == ["80w", "160w"]
     assert "4000" in by_id(browser, "skipped-widths").text
     assert browser.console_errors() == []
+
+
+PLACEHOLDER_PIXELS = """
+const canvas = document.getElementById("placeholder");
+if (canvas.hidden || !canvas.width) return null;
+const context = canvas.getContext("2d");
+const at = (x) => Array.from(context.getImageData(x, canvas.height >> 1, 1, 1).data.slice(0, 3));
+return [at(1), at(canvas.width - 2), canvas.width, canvas.height];
+"""
+
+
+def test_analysis_paints_the_placeholder_and_the_colours(
+    browser: Browser, server: Server, tmp_path: Path
+) -> None:
+    register(browser, server)
+    pixels = np.zeros((200, 300, 3), np.uint8)
+    pixels[:, :200], pixels[:, 200:] = (220, 30, 30), (30, 40, 220)
+    image = tmp_path / "red-and-blue.png"
+    Image.fromarray(pixels).save(image)
+    by_id(browser, "file").send_keys(str(image))
+    by_id(browser, "analyze").click()  # and no steps: an analysis-only job
+    by_id(browser, "submit-job").click()
+
+    assert browser.wait_for(lambda d: final_status(browser), JOB_TIMEOUT) == "SUCCEEDED", by_id(
+        browser, "job-failure"
+    ).text
+    left, right, width, height = browser.wait_for(
+        lambda d: d.execute_script(PLACEHOLDER_PIXELS), 10, "the placeholder"
+    )
+    assert (width, height) == (32, 21)  # the source's 3:2 shape
+    assert left[0] > 150 > left[2]  # red where the picture is red
+    assert right[2] > 150 > right[0]  # blue where it is blue
+    colours = [c.text for c in browser.driver.find_elements(By.CSS_SELECTOR, "#colors .swatch")]
+    assert colours[:2] == ["#dc1e1e", "#1e28dc"], colours
+    assert not by_id(browser, "result").is_displayed()  # nothing to download
+    assert browser.console_errors() == []  # a CSP violation would be one

@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+import imagehash
 import pytest
 from PIL import Image
 
@@ -421,3 +423,42 @@ def test_bad_output_flags_are_usage_errors(cli: Cli, flags: list[str], words: st
     done = cli("submit", source.name, *flags)
     assert done.returncode == 2
     assert words in done.stderr
+
+
+def test_analyze_alone_prints_the_analysis_and_saves_nothing(cli: Cli) -> None:
+    source = cli.root / "colours.png"
+    quadrants(80, 60).save(source)
+
+    done = cli("submit", source.name, "--analyze")
+
+    assert done.returncode == 0, done.stderr
+    printed = dict(line.split(" ", 1) for line in done.stdout.splitlines()[:4])
+    assert printed["phash"] == str(imagehash.phash(quadrants(80, 60)))
+    assert len(printed["colors"].split()) == 4  # the four quadrants' colours
+    assert printed["frames"] == "1"
+    assert sorted(p.name for p in cli.root.iterdir() if p.is_file()) == ["colours.png"]
+
+
+def test_a_preset_runs_by_name(cli: Cli, server: Server) -> None:
+    token = json.loads((cli.config / "credentials.json").read_text())[server.base_url]
+    preset = (
+        'mutation { createPreset(name: "small", operations: [{resize: {width: 40}}]) { name } }'
+    )
+    made = httpx.post(
+        f"{server.base_url}/graphql",
+        json={"query": preset},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert made.json() == {"data": {"createPreset": {"name": "small"}}}
+    source = cli.root / "colours.png"
+    quadrants(80, 60).save(source)
+
+    done = cli("submit", source.name, "--preset", "small")
+
+    assert done.returncode == 0, done.stderr
+    [saved] = done.stdout.splitlines()
+    with Image.open(cli.root / saved) as result:
+        assert result.size == (40, 30)
+    refused = cli("submit", source.name, "--preset", "missing")
+    assert refused.returncode == 1
+    assert "NOT_FOUND: no preset named 'missing'" in refused.stderr

@@ -54,7 +54,14 @@ def schema_of(url: str) -> tuple[list[str], list[tuple[object, ...]]]:
 def test_migrations_build_the_models_schema(database_url: str) -> None:
     migrate.upgrade(database_url)
     tables, differences = schema_of(database_url)
-    assert tables == ["alembic_version", "jobs", "users", "webhook_deliveries", "webhooks"]
+    assert tables == [
+        "alembic_version",
+        "jobs",
+        "presets",
+        "users",
+        "webhook_deliveries",
+        "webhooks",
+    ]
     assert differences == [], "models and migrations disagree: add a revision"
 
 

@@ -64,6 +64,8 @@ class Decoded:
     animated: bool
     size: Size
     """Upright size of the source, before any shrink-on-load."""
+    exif: Image.Exif
+    """The source's EXIF (empty when it has none), for analysis; never written out."""
     metadata: SourceMetadata | None = None
     """Its EXIF and XMP, for a `metadata` step to keep."""
 
@@ -149,6 +151,7 @@ def _read(
     count = counted_frames(image, fmt, data, limits)
     stored = check_frame_sizes(image, fmt, count, limits)
     orientation = exif_orientation(image, fmt)
+    exif = _readable_exif(image)  # before any seek: a TIFF's would be its last page's
     size = upright(image.size, orientation)
     if plan is not None:
         plan(Header(fmt, tuple(upright(frame, orientation) for frame in stored)))
@@ -165,5 +168,14 @@ def _read(
         icc=icc,
         animated=animated,
         size=size,
+        exif=exif,
         metadata=read_metadata(image),
     )
+
+
+def _readable_exif(image: ImageFile.ImageFile) -> Image.Exif:
+    """The EXIF, or none when it is damaged: the pixels are still good."""
+    try:
+        return image.getexif()
+    except _DECODE_ERRORS:
+        return Image.Exif()

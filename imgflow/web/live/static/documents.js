@@ -4,7 +4,7 @@ const IMAGE = "format width height bytes frames url";
 const JOB = `id status queue attempts createdAt updatedAt operations
   source { ${IMAGE} } result { ${IMAGE} } error { code message }
   progress { done total } outputs { name srcsetWidth image { ${IMAGE} } }
-  srcset skippedWidths`;
+  srcset skippedWidths analysis { blurhash dominantColors }`;
 
 export const REGISTER = `mutation Register($email: String!, $password: String!) {
   register(email: $email, password: $password) { token user { email } }
@@ -16,8 +16,9 @@ export const LOGIN = `mutation Login($email: String!, $password: String!) {
 
 export const ME = "query Me { me { email } }";
 
-export const SUBMIT = `mutation Submit($file: Upload!, $operations: [OperationInput!]!, $srcset: SrcsetInput) {
-  submitImage(file: $file, operations: $operations, srcset: $srcset) { ${JOB} }
+export const SUBMIT = `mutation Submit($file: Upload!, $operations: [OperationInput!]!, $srcset: SrcsetInput,
+    $analyze: Boolean!) {
+  submitImage(file: $file, operations: $operations, srcset: $srcset, analyze: $analyze) { ${JOB} }
 }`;
 
 export const RECENT_JOBS = `query RecentJobs($first: Int!) {

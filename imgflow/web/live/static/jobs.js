@@ -1,10 +1,14 @@
 // What the page shows of jobs: the one being watched and the recent list. Server data
 // only ever lands in textContent, attributes and vetted URLs, never in markup.
 
+import { decode as decodeBlurhash, isBlurhashValid } from "./blurhash-2.0.5.js";
+
 const RECENT_LIMIT = 10;
+const PLACEHOLDER_SIDE = 32; // BlurHash is a few cosines: 32 pixels, stretched by CSS
+const COLOR = /^#[0-9a-f]{6}$/;
 const VIEW_IDS = [
   "current", "job-id", "job-status", "timeline", "job-operations", "job-failure",
-  "result", "result-image", "result-info", "result-link",
+  "result", "result-image", "result-info", "result-link", "analysis", "placeholder", "colors",
   "outputs", "progress", "output-list", "srcset-line", "srcset-value", "skipped-widths",
 ];
 
@@ -61,6 +65,9 @@ export class JobView {
     this.#el["job-id"].textContent = job.id;
     this.#el.result.hidden = true;
     this.#el["result-image"].removeAttribute("src");
+    this.#el.analysis.hidden = true;
+    this.#el.placeholder.hidden = true;
+    this.#el.colors.replaceChildren();
     this.#el.outputs.hidden = true;
     this.#el.current.hidden = false;
     this.update(job);
@@ -80,8 +87,37 @@ export class JobView {
     const source = job.source ? ` (from ${describeImage(job.source)})` : "";
     this.#el["job-operations"].textContent = `${job.operations.join(" → ")}${source}`;
     this.#el["job-failure"].textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
+    this.#showAnalysis(job);
     this.#showResult(job.result);
     this.#showOutputs(job);
+  }
+
+  // The placeholder stands in for the picture while the job runs: the worker stores the
+  // analysis right after decoding, before any output is made.
+  #showAnalysis(job) {
+    const analysis = job.analysis;
+    if (!analysis) return;
+    this.#el.analysis.hidden = false;
+    this.#el.placeholder.hidden = Boolean(job.result) || !isBlurhashValid(analysis.blurhash).result;
+    if (!this.#el.placeholder.hidden) this.#paint(analysis.blurhash, job.source);
+    const swatches = analysis.dominantColors.filter((c) => COLOR.test(c)).map((color) => {
+      const swatch = element("li", { className: "swatch", text: color });
+      swatch.style.setProperty("--swatch", color);
+      return swatch;
+    });
+    this.#el.colors.replaceChildren(...swatches);
+  }
+
+  #paint(blurhash, source) {
+    const canvas = this.#el.placeholder;
+    const aspect = source ? source.width / source.height : 1;
+    canvas.width = PLACEHOLDER_SIDE;
+    canvas.height = Math.max(1, Math.round(PLACEHOLDER_SIDE / aspect));
+    const pixels = decodeBlurhash(blurhash, canvas.width, canvas.height);
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(canvas.width, canvas.height);
+    image.data.set(pixels);
+    context.putImageData(image, 0, 0);
   }
 
   failure(message) {

@@ -108,18 +108,21 @@ function watch(job) {
 
 async function submitJob(event) {
   event.preventDefault();
+  const analyze = byId("analyze").checked;
   const [srcset, widthsProblem] = readWidths(byId("srcset-widths").value);
-  // With a srcset the steps are optional: the widths are made from the source.
+  // With a srcset, or "Analyze" ticked, the steps are optional: the widths are made
+  // from the source, and an analysis alone makes no output.
   const [steps, stepsProblem] = pipeline.read();
   const operations = steps ?? [];
-  const problem = widthsProblem ?? (srcset && operations.length === 0 ? null : stepsProblem);
+  const optional = (srcset || analyze) && operations.length === 0;
+  const problem = widthsProblem ?? (optional ? null : stepsProblem);
   const file = byId("file").files[0];
   byId("job-error").textContent = problem ?? "";
   if (problem || !file) return;
   const button = byId("submit-job");
   button.disabled = true;
   try {
-    const variables = { operations, srcset };
+    const variables = { operations, srcset, analyze };
     const data = await upload(documents.SUBMIT, variables, "file", file, session.token);
     recent.upsert(data.submitImage);
     watch(data.submitImage);

@@ -11,6 +11,7 @@ import pytest
 
 from imgflow.backends.notifier import SnsNotifier, completion_message, sns_notifier
 from imgflow.domain import JobStatus, QueueName
+from imgflow.imaging.analysis import Analysis, ExifEntry, analysis_to_json
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output, StoredImage, outputs_to_json
@@ -69,6 +70,30 @@ def test_success_message_carries_the_result_and_filterable_attributes() -> None:
         "status": {"DataType": "String", "StringValue": "SUCCEEDED"},
         "queue": {"DataType": "String", "StringValue": "CONVERT"},
     }
+
+
+def test_an_analysed_job_says_what_its_source_is_like() -> None:
+    found = Analysis(
+        "LKO2?U%2Tw=w]~RBVZRi};RPxuwH",
+        ("#dc1e1e",),
+        "db00000000000000",
+        False,
+        False,
+        1,
+        (ExifEntry("Make", "Google"),),
+    )
+    analysed = job(JobStatus.SUCCEEDED, analyze=True, analysis=analysis_to_json(found))
+    message = json.loads(completion_message(analysed)[0])
+    assert message["analysis"] == {
+        "blurhash": "LKO2?U%2Tw=w]~RBVZRi};RPxuwH",
+        "dominantColors": ["#dc1e1e"],
+        "phash": "db00000000000000",
+        "hasAlpha": False,
+        "animated": False,
+        "frames": 1,
+        "exif": [{"tag": "Make", "value": "Google"}],
+    }
+    assert "analysis" not in json.loads(completion_message(job(JobStatus.SUCCEEDED))[0])
 
 
 def test_failure_message_carries_the_error() -> None:

@@ -18,6 +18,7 @@ from imgflow import migrate
 from imgflow.backends.storage import source_key
 from imgflow.domain import JobStatus, QueueName
 from imgflow.errors import ErrorCode, ImgflowError
+from imgflow.imaging.analysis import Analysis
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.operations import Resize
@@ -33,6 +34,9 @@ ATTEMPT = 2
 INFO = ImageInfo(ImageFormat.PNG, width=8, height=6, frames=1, bytes=100)
 ERROR = ImgflowError(ErrorCode.UNSUPPORTED_FORMAT, "not an image")
 OUTPUTS = [Output(DEFAULT_OUTPUT, image=StoredImage("results/x.png", INFO))]
+ANALYSIS = Analysis(
+    "L00000fQfQfQfQfQfQfQfQfQfQfQ", ("#ff0000",), "8000000000000000", False, False, 1, ()
+)
 Move = Callable[[Services, str], Awaitable[Job | None]]
 
 MOVES: dict[Event, Move] = {
@@ -43,6 +47,7 @@ MOVES: dict[Event, Move] = {
     Event.RETRY: transitions.retry,
     Event.CLAIM: transitions.claim,
     Event.STORE_OUTPUT: lambda s, j: transitions.store_output(s, j, ATTEMPT, OUTPUTS),
+    Event.STORE_ANALYSIS: lambda s, j: transitions.store_analysis(s, j, ATTEMPT, ANALYSIS),
     Event.SUCCEED: lambda s, j: transitions.succeed(s, j, ATTEMPT, OUTPUTS),
     Event.FAIL: lambda s, j: transitions.fail(s, j, ATTEMPT, ERROR),
     Event.RELEASE: lambda s, j: transitions.release(s, j, ATTEMPT),
@@ -64,6 +69,7 @@ TODAY = {
     (S.QUEUED, Event.CLAIM, S.PROCESSING),
     (S.PROCESSING, Event.CLAIM, S.PROCESSING),
     (S.PROCESSING, Event.STORE_OUTPUT, S.PROCESSING),
+    (S.PROCESSING, Event.STORE_ANALYSIS, S.PROCESSING),
     (S.PROCESSING, Event.SUCCEED, S.SUCCEEDED),
     (S.PROCESSING, Event.FAIL, S.FAILED),
     (S.PROCESSING, Event.RELEASE, S.QUEUED),
@@ -174,6 +180,7 @@ def test_who_causes_each_event() -> None:
         Event.RETRY: {api},
         Event.CLAIM: {worker},
         Event.STORE_OUTPUT: {worker},
+        Event.STORE_ANALYSIS: {worker},
         Event.SUCCEED: {worker},
         Event.FAIL: {worker},
         Event.RELEASE: {worker},
