@@ -33,9 +33,12 @@ error { code message }
 SUBMIT_OUTPUTS = """
 mutation Submit(
   $file: Upload!, $operations: [OperationInput!], $variants: [VariantInput!],
-  $srcset: SrcsetInput
+  $srcset: SrcsetInput, $analyze: Boolean! = false
 ) {
-  submitImage(file: $file, operations: $operations, variants: $variants, srcset: $srcset) {
+  submitImage(
+    file: $file, operations: $operations, variants: $variants, srcset: $srcset,
+    analyze: $analyze
+  ) {
     id status queue skippedWidths progress { done total }
     outputs { name operations srcsetWidth image { format } }
   }

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from imgflow.backends.notifier import analysis_message
 from imgflow.domain import WebhookEvent
 from imgflow.imaging.outputs import Output
 from imgflow.jobs.outputs import outputs_of
@@ -46,6 +47,7 @@ async def job_fields(services: Services, job: Job, base_url: str) -> dict[str, A
         "result": await image(services, job.result_key, (*result, job.result_frames), base_url),
         "outputs": [await output_fields(services, output, base_url) for output in outputs_of(job)],
         "skippedWidths": job.skipped_widths or [],
+        "analysis": analysis_message(job.analysis) if job.analysis is not None else None,
         "error": error,
     }
 

@@ -91,10 +91,14 @@ async def test_a_variant_jobs_delivery_lists_every_output(user: Client, receiver
         to_bytes(source, "PNG"),
         variants=[{"name": "thumb", "operations": [{"resize": {"width": 100}}]}],
         srcset={"widths": [320, 4000]},
+        analyze=True,
     )
     assert (await finished(user, job["id"]))["status"] == "SUCCEEDED"
     [delivery] = await wait_for(receiver, path, 1, 20)
     shown = verified(delivery, webhook["secret"])["data"]["job"]
+    assert shown["analysis"]["frames"] == 1
+    assert shown["analysis"]["hasAlpha"] is False
+    assert len(shown["analysis"]["dominantColors"]) >= 4  # the four quadrants' colours
     assert [o["name"] for o in shown["outputs"]] == ["thumb", "w320"]
     assert shown["skippedWidths"] == [4000]
     for output, width in zip(shown["outputs"], (100, 320), strict=True):
