@@ -53,12 +53,13 @@ async def _move(
         # (The default, "auto", evaluates the WHERE clause in Python for nothing.)
         .execution_options(synchronize_session=False)
     )
-    async with services.autocommit() as session:
+    # An ending writes the webhook outbox's rows too, committed with it or not at all: a
+    # transaction. Every other move is the one UPDATE, its own transaction (autocommit).
+    sessions = services.sessions if status.is_terminal else services.autocommit
+    async with sessions() as session:
         job = (await session.scalars(statement)).one_or_none()
         if job is not None and job.status.is_terminal:
-            await webhook_outbox.owe_deliveries(
-                session, job
-            )  # committed with the ending, or not at all
+            await webhook_outbox.owe_deliveries(session, job)
         await session.commit()
     if job is not None:
         await publish_event(services, job)
