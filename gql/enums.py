@@ -9,12 +9,13 @@ from __future__ import annotations
 import strawberry
 
 from imgflow.domain import JobStatus, QueueName
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import ImageFormat, OutputFormat
 from imgflow.imaging.operations import FlipDirection
 
 strawberry.enum(JobStatus, description="Where a job is in its life.")
 strawberry.enum(QueueName, description="The queue a job was routed to.")
 strawberry.enum(ImageFormat, description="An image encoding.")
+strawberry.enum(OutputFormat, description="A format `convert` can write.")
 strawberry.enum(FlipDirection, description="Which way to mirror.")
 
-__all__ = ["FlipDirection", "ImageFormat", "JobStatus", "QueueName"]
+__all__ = ["FlipDirection", "ImageFormat", "JobStatus", "OutputFormat", "QueueName"]

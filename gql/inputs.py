@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gql.enums import FlipDirection, ImageFormat
+from gql.enums import FlipDirection, OutputFormat
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging import operations as ops
 
@@ -28,7 +28,7 @@ class ForceResizeInput:
 
 @strawberry.input(description="Choose the output format; quality 1-100 for lossy formats.")
 class ConvertInput:
-    format: ImageFormat
+    format: OutputFormat
     quality: int | None = None
 
 
@@ -80,7 +80,7 @@ class OperationInput:
         if self.force_resize:
             return ops.ForceResize(self.force_resize.width, self.force_resize.height)
         if self.convert:
-            return ops.Convert(ImageFormat(self.convert.format), self.convert.quality)
+            return ops.Convert(OutputFormat(self.convert.format), self.convert.quality)
         if self.crop:
             c = self.crop
             return ops.Crop(c.left, c.top, c.width, c.height)

@@ -17,12 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import OutputFormat
 
 Operation = dict[str, Any]
 """One `OperationInput`, as JSON."""
 
-FORMAT_ALIASES = {"JPG": ImageFormat.JPEG, "TIF": ImageFormat.TIFF}
+FORMAT_ALIASES = {"JPG": OutputFormat.JPEG, "TIF": OutputFormat.TIFF}
 SIZE = re.compile(r"(?P<width>\d+)?(?:[xX](?P<height>\d+))?")
 FLIP_DIRECTIONS = ("horizontal", "vertical")
 
@@ -86,12 +86,12 @@ def force_resize(text: str) -> Operation:
     return {"forceResize": {"width": width, "height": height}}
 
 
-def image_format(text: str) -> ImageFormat:
+def image_format(text: str) -> OutputFormat:
     name = text.strip().upper()
     try:
-        return FORMAT_ALIASES.get(name) or ImageFormat(name)
+        return FORMAT_ALIASES.get(name) or OutputFormat(name)
     except ValueError:
-        choices = ", ".join(f.value.lower() for f in ImageFormat)
+        choices = ", ".join(f.value.lower() for f in OutputFormat)
         raise fail(f"unknown format {text!r}: choose from {choices}") from None
 
 

@@ -24,6 +24,7 @@ from imgflow.imaging.source import (
     PILLOW_PLUGINS,
     check_frame_sizes,
     counted_frames,
+    exif_orientation_applies,
     ftyp_brands,
     open_as,
     png_chunks,
@@ -34,7 +35,7 @@ __all__ = ["PILLOW_PLUGINS", "check_pipeline", "pixel_limit", "planned_size", "p
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "only JPEG, PNG, GIF, WebP, TIFF, BMP and AVIF are accepted"
+ACCEPTED = "only JPEG, PNG, GIF, WebP, TIFF, BMP, AVIF, JPEG XL and HEIC/HEIF are accepted"
 
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
@@ -61,7 +62,7 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
     if fmt is ImageFormat.AVIF and not features.check_module("avif"):
         raise ImgflowError(ErrorCode.UNSUPPORTED_FORMAT, "AVIF support is not installed")
     try:
-        with open_as(data, fmt) as image:
+        with open_as(data, fmt, limits) as image:
             return _inspect(image, fmt, data, limits)
     except ImgflowError:
         raise
@@ -94,7 +95,7 @@ def _lookalike(data: bytes) -> str | None:
         if data.startswith(magic):
             return name
     if _HEIF_BRANDS & set(ftyp_brands(data)):
-        return "HEIC/HEIF"
+        return "a HEIF variant imgflow does not read"
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if not head.startswith(b"<"):
         return None
@@ -118,15 +119,17 @@ def _inspect(
     width, height = image.size
     check_frame_pixels(image.size, limits, "the image")
     # Read orientation before walking frames: a TIFF's EXIF belongs to its current page.
-    if _orientation(image, data) in (5, 6, 7, 8):
+    if _orientation(image, fmt, data) in (5, 6, 7, 8):
         width, height = height, width
     frames = counted_frames(image, fmt, data, limits)
     check_frame_sizes(image, fmt, frames, limits)
     return ImageInfo(format=fmt, width=width, height=height, frames=frames, bytes=len(data))
 
 
-def _orientation(image: ImageFile.ImageFile, data: bytes) -> int:
+def _orientation(image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes) -> int:
     """EXIF (or XMP) orientation 1-8; anything else means upright, as exif_transpose does."""
+    if not exif_orientation_applies(image, fmt):
+        return 1  # the plugin loads the image upright by itself
     value = _exif(image, data).get(ExifTags.Base.Orientation, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import OutputFormat
 
 MAX_SIDE = 65_535
 """No side, requested or produced, may exceed what every output codec can hold."""
@@ -81,7 +81,7 @@ class Convert:
     """Choose the output format (and quality, 1-100, for lossy encoders)."""
 
     name: ClassVar[str] = "convert"
-    format: ImageFormat
+    format: OutputFormat
     quality: int | None = None
 
     def __post_init__(self) -> None:
@@ -173,7 +173,7 @@ def operation_from_dict(data: Mapping[str, Any]) -> Operation:
     names = {f.name for f in fields(cls)}
     kwargs = {k: v for k, v in values.items() if k in names}
     if cls is Convert:
-        kwargs["format"] = ImageFormat(kwargs["format"])
+        kwargs["format"] = OutputFormat(kwargs["format"])
     if cls is Flip:
         kwargs["direction"] = FlipDirection(kwargs["direction"])
     return cls(**kwargs)

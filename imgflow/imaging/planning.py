@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
+from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat, written_as
 from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.leash import pixel_limit
 from imgflow.imaging.operations import MAX_SIDE, Convert, Operation
@@ -22,11 +22,12 @@ from imgflow.imaging.sizes import Size, output_size
 def output_format(
     operations: Sequence[Operation], source: ImageFormat
 ) -> tuple[ImageFormat, int | None]:
-    """The format (and quality) written: the last `Convert`'s, else the source's."""
+    """The format (and quality) written: the last `Convert`'s, else the source's own
+    (JPEG for a source imgflow only reads)."""
     converts = [op for op in operations if isinstance(op, Convert)]
     if not converts:
-        return source, None
-    return converts[-1].format, converts[-1].quality
+        return written_as(source), None
+    return ImageFormat(converts[-1].format), converts[-1].quality
 
 
 def kept_frames(source: ImageFormat, frames: int, output: ImageFormat) -> int:
