@@ -26,10 +26,15 @@ class ForceResizeInput:
     height: int
 
 
-@strawberry.input(description="Choose the output format; quality 1-100 for lossy formats.")
+@strawberry.input(
+    description="Choose the output format (AUTO: the smallest of WEBP, AVIF and JPEG, or PNG "
+    "for alpha or flat colour); quality 1-100 for lossy formats; maxBytes: the highest "
+    "quality whose file fits, else OUTPUT_TOO_LARGE."
+)
 class ConvertInput:
     format: OutputFormat
     quality: int | None = None
+    max_bytes: int | None = None
 
 
 @strawberry.input(description="Keep the rectangle at (left, top); it must lie inside the image.")
@@ -80,7 +85,8 @@ class OperationInput:
         if self.force_resize:
             return ops.ForceResize(self.force_resize.width, self.force_resize.height)
         if self.convert:
-            return ops.Convert(OutputFormat(self.convert.format), self.convert.quality)
+            target = self.convert
+            return ops.Convert(OutputFormat(target.format), target.quality, target.max_bytes)
         if self.crop:
             c = self.crop
             return ops.Crop(c.left, c.top, c.width, c.height)

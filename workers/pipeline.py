@@ -14,10 +14,10 @@ from PIL import Image
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import Convert, ForceResize, Operation, Resize
-from imgflow.imaging.planning import check_plan, kept_frames, output_format
+from imgflow.imaging.planning import check_plan, kept_frames, output_target
 from imgflow.imaging.sizes import Size, output_size
 from workers import transforms
-from workers.codec import Decoded, Header, decode, encode, frame_count
+from workers.codec import Decoded, Frames, Header, decode, encode_chosen, frame_count
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,17 @@ def render(
         plan=partial(_check_header, operations, limits),
         deadline=deadline,
     )
-    fmt, quality = output_format(operations, decoded.format)
-    frames = decoded.frames[: kept_frames(decoded.format, len(decoded.frames), fmt)]
+    target = output_target(operations, decoded.format)
+    frames = decoded.frames[: kept_frames(decoded.format, len(decoded.frames), target.format)]
     steps = _pin_drafted_resize(steps, decoded, frames[0])
     results = [_apply_all(frame, steps, deadline) for frame in frames]
     deadline.check("encoding")
-    out = encode(
-        results, decoded.durations, decoded.loop, fmt, quality, decoded.icc, deadline=deadline
+    out = encode_chosen(
+        Frames(results, decoded.durations, decoded.loop, decoded.icc, deadline), target
     )
-    written = frame_count(out) if len(results) > 1 else 1
+    written = frame_count(out.data) if len(results) > 1 else 1
     width, height = results[0].size
-    return Rendered(out, ImageInfo(fmt, width, height, written, len(out)))
+    return Rendered(out.data, ImageInfo(out.format, width, height, written, len(out.data)))
 
 
 async def render_in(
@@ -121,8 +121,8 @@ def shrink_target(steps: Sequence[Operation], size: Size) -> Size | None:
 
 
 def _check_header(operations: Sequence[Operation], limits: ImageLimits, header: Header) -> None:
-    fmt, _ = output_format(operations, header.format)
-    kept = kept_frames(header.format, len(header.sizes), fmt)
+    target = output_target(operations, header.format)
+    kept = kept_frames(header.format, len(header.sizes), target.format)
     check_plan(header.sizes[:kept], operations, limits)
 
 

@@ -30,7 +30,7 @@ class ImageFormat(StrEnum):
 
 
 class OutputFormat(StrEnum):
-    """What `convert` may ask for: the formats imgflow writes."""
+    """What `convert` may ask for: a format imgflow writes, or AUTO to let it choose."""
 
     JPEG = "JPEG"
     PNG = "PNG"
@@ -40,9 +40,14 @@ class OutputFormat(StrEnum):
     TIFF = "TIFF"
     BMP = "BMP"
     JXL = "JXL"
+    AUTO = "AUTO"
+    """The smallest of WebP, AVIF and JPEG at the quality asked; PNG instead of JPEG when
+    the image has alpha or is flat colour; WebP and AVIF only for an animation."""
 
 
-WRITABLE_FORMATS = tuple(ImageFormat(fmt.value) for fmt in OutputFormat)
+WRITABLE_FORMATS = tuple(
+    ImageFormat(fmt.value) for fmt in OutputFormat if fmt is not OutputFormat.AUTO
+)
 """The formats `encode` writes (every one but HEIF)."""
 
 MIME_TYPES = {
@@ -72,6 +77,9 @@ EXTENSIONS = {
 
 ANIMATED_FORMATS = frozenset({ImageFormat.GIF, ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.AVIF})
 """Formats whose files may hold an animation (each keeps its frames when it is the output)."""
+
+LOSSY_FORMATS = frozenset({ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF, ImageFormat.JXL})
+"""Formats whose size `convert.quality` trades for fidelity (and `maxBytes` bisects)."""
 
 READ_ONLY_FALLBACK = ImageFormat.JPEG
 """The output of a source imgflow cannot write (HEIF) when no `convert` says otherwise:

@@ -18,7 +18,7 @@ from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.leash import check_frame_pixels, pixel_limit
 from imgflow.imaging.operations import Operation
-from imgflow.imaging.planning import check_plan, kept_frames, output_format
+from imgflow.imaging.planning import check_plan, kept_frames, output_target
 from imgflow.imaging.sizes import output_size
 from imgflow.imaging.source import (
     PILLOW_PLUGINS,
@@ -159,8 +159,8 @@ def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: I
     before any pixel work: what is accepted here is what the worker will produce. The
     one difference: here every frame is taken at the first frame's size, which the
     worker corrects for TIFF pages of other sizes (refusing before decoding them)."""
-    fmt, _ = output_format(operations, source.format)
-    frames = kept_frames(source.format, source.frames, fmt)
+    target = output_target(operations, source.format)
+    frames = kept_frames(source.format, source.frames, target.format)
     check_plan([(source.width, source.height)] * frames, operations, limits)
 
 

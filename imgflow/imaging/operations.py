@@ -76,17 +76,25 @@ class ForceResize:
         _check_side("forceResize.height", self.height)
 
 
+MAX_BYTES_FLOOR = 100
+"""The smallest `convert.maxBytes`: below it no format holds even a 1x1 image."""
+
+
 @dataclass(frozen=True)
 class Convert:
-    """Choose the output format (and quality, 1-100, for lossy encoders)."""
+    """Choose the output format (and quality, 1-100, for lossy encoders); AUTO picks the
+    smallest; `max_bytes` asks for the highest quality whose file fits."""
 
     name: ClassVar[str] = "convert"
     format: OutputFormat
     quality: int | None = None
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise _bad(f"convert.quality must be between 1 and 100, got {self.quality}")
+        if self.max_bytes is not None and self.max_bytes < MAX_BYTES_FLOOR:
+            raise _bad(f"convert.maxBytes must be at least {MAX_BYTES_FLOOR}, got {self.max_bytes}")
 
 
 @dataclass(frozen=True)

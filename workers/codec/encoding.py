@@ -127,5 +127,7 @@ def _format_params(
     if fmt is ImageFormat.TIFF:
         return {"compression": TIFF_COMPRESSION, **profile}
     if fmt is ImageFormat.JXL:
-        return {"quality": quality or JXL_QUALITY, "effort": JXL_EFFORT}
+        # libjxl refuses distance 0 as lossy: quality 100 means lossless
+        lossless = {"lossless": True} if quality == 100 else {}
+        return {"quality": quality or JXL_QUALITY, "effort": JXL_EFFORT, **lossless}
     return {}

@@ -14,7 +14,9 @@ const READERS = {
   rotate: (step) => ({ rotate: { degrees: integer(step, "degrees") } }),
   resize: (step) => ({ resize: { width: integer(step, "width"), height: integer(step, "height") } }),
   forceResize: (step) => ({ forceResize: { width: integer(step, "width"), height: integer(step, "height") } }),
-  convert: (step) => ({ convert: { format: choice(step, "format"), quality: integer(step, "quality") } }),
+  convert: (step) => ({
+    convert: { format: choice(step, "format"), quality: integer(step, "quality"), maxBytes: integer(step, "maxBytes") },
+  }),
   flip: (step) => ({ flip: { direction: choice(step, "direction") } }),
   grayscale: () => ({ grayscale: true }),
 };
