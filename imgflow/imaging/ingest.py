@@ -16,6 +16,7 @@ from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageErr
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo, ImageLimits
+from imgflow.imaging.jxl import read_header
 from imgflow.imaging.leash import check_frame_pixels, pixel_limit
 from imgflow.imaging.operations import Operation
 from imgflow.imaging.planning import check_plan, kept_frames, output_target
@@ -62,6 +63,8 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
     if fmt is ImageFormat.AVIF and not features.check_module("avif"):
         raise ImgflowError(ErrorCode.UNSUPPORTED_FORMAT, "AVIF support is not installed")
     try:
+        if fmt is ImageFormat.JXL:
+            return _inspect_jxl(data, limits)
         with open_as(data, fmt, limits) as image:
             return _inspect(image, fmt, data, limits)
     except ImgflowError:
@@ -124,6 +127,15 @@ def _inspect(
     frames = counted_frames(image, fmt, data, limits)
     check_frame_sizes(image, fmt, frames, limits)
     return ImageInfo(format=fmt, width=width, height=height, frames=frames, bytes=len(data))
+
+
+def _inspect_jxl(data: bytes, limits: ImageLimits) -> ImageInfo:
+    """From the codestream's header alone: the JPEG XL plugin would decode every pixel.
+    Its animations are not read (the worker keeps the first frame)."""
+    header = read_header(data)
+    check_frame_pixels((header.width, header.height), limits, "the image")
+    width, height = header.upright
+    return ImageInfo(format=ImageFormat.JXL, width=width, height=height, frames=1, bytes=len(data))
 
 
 def _orientation(image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes) -> int:

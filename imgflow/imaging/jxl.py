@@ -1,10 +1,13 @@
-"""A JPEG XL file's declared size, read from its first bytes.
+"""A JPEG XL file's declared size and orientation, read from its first bytes.
 
 The JPEG XL plugin decodes every pixel as it opens a file, so the size must be known,
-and checked against the limits, before the plugin sees the file at all.
+and checked against the limits, before the plugin sees the file at all; and the API,
+which reads headers only, never hands a JPEG XL to the plugin.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 CODESTREAM = b"\xff\x0a"
 CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
@@ -17,10 +20,41 @@ _MAX_BOXES = 64
 """A real container has the codestream within its first few boxes."""
 
 
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    """As stored, before the orientation turns it."""
+    orientation: int
+    """EXIF's numbering, 1-8; libjxl applies it as it decodes."""
+
+    @property
+    def upright(self) -> tuple[int, int]:
+        swapped = self.orientation > 4
+        return (self.height, self.width) if swapped else (self.width, self.height)
+
+
 def declared_size(data: bytes) -> tuple[int, int]:
     """(width, height) as stored (before the header's orientation); ValueError when the
     bytes hold no readable JPEG XL size header."""
-    return _size_header(_codestream(data))
+    header = read_header(data)
+    return header.width, header.height
+
+
+def read_header(data: bytes) -> Header:
+    """The SizeHeader and the orientation from the ImageMetadata that follows it."""
+    bits = _Bits(_codestream(data), start=16)
+    width, height = _size_header(bits)
+    orientation = 1
+    if not bits.read(1) and bits.read(1):  # not all_default, and extra_fields
+        orientation = bits.read(3) + 1
+    return Header(width, height, orientation)
+
+
+def _signed(stream: bytes) -> bytes:
+    if not stream.startswith(CODESTREAM):
+        raise ValueError("the JPEG XL codestream has no signature")
+    return stream
 
 
 def _codestream(data: bytes) -> bytes:
@@ -37,19 +71,16 @@ def _codestream(data: bytes) -> bytes:
             size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
         end = len(data) if size == 0 else pos + size
         if kind == b"jxlc":
-            return data[pos + header : end]
+            return _signed(data[pos + header : end])
         if kind == b"jxlp":  # partial codestreams: a 4-byte sequence number first
-            return data[pos + header + 4 : end]
+            return _signed(data[pos + header + 4 : end])
         if size < header:
             break
         pos = end
     raise ValueError("the JPEG XL container holds no codestream")
 
 
-def _size_header(stream: bytes) -> tuple[int, int]:
-    if not stream.startswith(CODESTREAM):
-        raise ValueError("the JPEG XL codestream has no signature")
-    bits = _Bits(stream, start=16)
+def _size_header(bits: _Bits) -> tuple[int, int]:
     small = bits.read(1)
     height = (bits.read(5) + 1) * 8 if small else bits.read(_SIDE_BITS[bits.read(2)]) + 1
     ratio = bits.read(3)

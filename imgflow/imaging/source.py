@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from io import BytesIO
 
 import pillow_jxl  # noqa: F401  (importing it registers the JXL plugin with Pillow)
-from pi_heif import HeifImageFile, register_heif_opener
+from pi_heif import register_heif_opener
 from PIL import Image, ImageFile
 
 from imgflow.errors import ErrorCode, ImgflowError
@@ -118,7 +118,7 @@ def exif_orientation_applies(image: Image.Image, fmt: ImageFormat) -> bool:
     JPEG: that is loaded as the JPEG, whose EXIF says how to turn it."""
     if fmt is ImageFormat.JXL:
         return bool(getattr(image, "jpeg", False))
-    return fmt is not ImageFormat.HEIF and not isinstance(image, HeifImageFile)
+    return fmt is not ImageFormat.HEIF
 
 
 def counted_frames(

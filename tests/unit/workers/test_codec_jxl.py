@@ -12,9 +12,9 @@ from pillow_jxl import JpegXLImagePlugin
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat, OutputFormat
-from imgflow.imaging.info import ImageLimits
+from imgflow.imaging.info import ImageInfo, ImageLimits
 from imgflow.imaging.ingest import probe, sniff
-from imgflow.imaging.jxl import declared_size
+from imgflow.imaging.jxl import CONTAINER, declared_size
 from imgflow.imaging.operations import Convert, Resize
 from tests.imaging import open_bytes, oriented_jpeg, quadrants, similarity, to_bytes
 from workers.codec import decode
@@ -52,32 +52,50 @@ def size_header(width: int, height: int) -> bytes:
 def test_bomb_is_refused_before_the_plugin_opens_it(
     side: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(self: object) -> None:
-        raise AssertionError("the JXL plugin was handed a bomb")
-
     data = size_header(side, side)
     assert declared_size(data) == (side, side)
-    monkeypatch.setattr(JpegXLImagePlugin.JXLImageFile, "_open", refuse)
+    opening_refused(monkeypatch)
     for check in (probe, decode):
         with pytest.raises(ImgflowError) as caught:
             check(data, LIMITS)
         assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
 
 
-@pytest.mark.parametrize("percent", [1, 5, 10, 50, 90, 98])
+def opening_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: object) -> None:
+        raise AssertionError("the JXL plugin (which decodes as it opens) was called")
+
+    monkeypatch.setattr(JpegXLImagePlugin.JXLImageFile, "_open", refuse)
+
+
+def test_submission_reads_the_header_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = jxl(quadrants(640, 480), effort=1)
+    opening_refused(monkeypatch)
+    assert probe(data, LIMITS) == ImageInfo(ImageFormat.JXL, 640, 480, 1, len(data))
+
+
+@pytest.mark.parametrize("percent", [5, 10, 50, 90, 98])
 def test_truncated_file_is_corrupt_not_an_internal_error(percent: int) -> None:
     whole = jxl(quadrants(256, 192), effort=1)
-    data = whole[: max(2, len(whole) * percent // 100)]
+    with pytest.raises(ImgflowError) as caught:
+        decode(whole[: len(whole) * percent // 100], LIMITS)
+    assert caught.value.code is ErrorCode.CORRUPT_IMAGE
+
+
+@pytest.mark.parametrize(
+    "cut", [b"\xff\x0a", CONTAINER, CONTAINER + b"\x00\x00\x00\x10jxlc\xff\x0a"]
+)
+def test_cut_inside_the_header_is_refused_at_submission(cut: bytes) -> None:
     for check in (probe, decode):
         with pytest.raises(ImgflowError) as caught:
-            check(data, LIMITS)
+            check(cut, LIMITS)
         assert caught.value.code is ErrorCode.CORRUPT_IMAGE
 
 
 def test_header_that_lies_about_the_size_is_corrupt() -> None:
     honest = jxl(quadrants(64, 48), effort=1)
     with pytest.raises(ImgflowError) as caught:
-        probe(size_header(64, 64)[:11] + honest[11:], LIMITS)
+        decode(size_header(64, 64)[:11] + honest[11:], LIMITS)
     assert caught.value.code is ErrorCode.CORRUPT_IMAGE
 
 
