@@ -1,18 +1,19 @@
 """Cost per format: encode and decode milliseconds, bytes and SSIM on the bench images.
 
 For each bench image and each format imgflow writes (and `AUTO`), the image is decoded
-once by `workers.codec.decode`, then encoded R times (default 4) by the worker's own
-encoder at the format's default quality (`workers.codec.encode_chosen`, as a `convert`
-with no quality does), R encodes at a time in a ThreadPoolExecutor of T threads
-(default 2, the service's `image_threads`): each encode times itself, so the figure is
-the ms one job pays while another runs beside it. The output is then decoded R times
-the same way. Prints the median ms of each, the output's bytes, SSIM against the
+once by `workers.codec.decode`, then encoded by the worker's own encoder at the
+format's default quality (`workers.codec.encode_chosen`, as a `convert` with no quality
+does), T copies at once in a ThreadPoolExecutor of T threads (default 2, the service's
+`image_threads`): each encode times itself, so the figure is the ms one job pays while
+another runs beside it. The output is decoded the same way. Rounds (R, default 5) take
+every format in turn, so a burst of load elsewhere on the machine hits all formats
+alike rather than one. Prints the median ms of each, the output's bytes, SSIM against the
 source (on a 1/4 downscale for speed, alpha flattened onto white) and both times as a
 ratio to JPEG's measured in the same run, which is what survives a noisy machine.
 
 Also times the decode of the shared corpus's HEIC files (HEIC cannot be written).
 
-    python benchmarks/format_cost.py [--images a.jpg,b.png] [--repeats 4] [--threads 2]
+    python benchmarks/format_cost.py [--images a.jpg,b.png] [--repeats 5] [--threads 2]
                                      [--json]
 """
 
@@ -59,16 +60,17 @@ class Row:
     decode_vs_jpeg: float = 0.0
 
 
-def timed_in_pool(work: Callable[[], object], repeats: int, threads: int) -> float:
-    """Median ms of `repeats` runs of `work`, `threads` at a time."""
+def timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return (time.perf_counter() - start) * 1000
 
-    def one() -> float:
-        start = time.perf_counter()
-        work()
-        return (time.perf_counter() - start) * 1000
 
-    with ThreadPoolExecutor(threads) as pool:
-        return statistics.median(pool.map(lambda _: one(), range(repeats)))
+def side_by_side(
+    pool: ThreadPoolExecutor, threads: int, work: Callable[[int], object]
+) -> list[float]:
+    """`threads` runs of `work` at once (each told its index), each one's ms."""
+    return list(pool.map(lambda i: timed(lambda: work(i)), range(threads)))
 
 
 def flattened(image: Image.Image) -> np.ndarray:
@@ -79,18 +81,43 @@ def flattened(image: Image.Image) -> np.ndarray:
     return np.asarray(small.convert("RGB"))
 
 
-def measure(name: str, data: bytes, fmt: OutputFormat, repeats: int, threads: int) -> Row:
+def measure(
+    name: str, data: bytes, formats: list[OutputFormat], repeats: int, threads: int
+) -> list[Row]:
     source = decode(data, LIMITS)
-    frames = Frames(source.frames, source.durations, source.loop, source.icc, Deadline(600))
-    convert = Convert(fmt)
-    out = encode_chosen(frames, convert)
-    encode_ms = timed_in_pool(lambda: encode_chosen(frames, convert), repeats, threads)
-    decode_ms = timed_in_pool(lambda: decode(out.data, LIMITS), repeats, threads)
-    back = decode(out.data, LIMITS).frames[0]
-    ssim = structural_similarity(
-        flattened(source.frames[0]), flattened(back), channel_axis=2, data_range=255
-    )
-    return Row(name, fmt.value, out.format.value, encode_ms, decode_ms, len(out.data), float(ssim))
+    # One copy per thread: Pillow keeps a save's settings on the image object itself.
+    copies = [
+        Frames(
+            [f.copy() for f in source.frames],
+            source.durations,
+            source.loop,
+            source.icc,
+            Deadline(600),
+        )
+        for _ in range(threads)
+    ]
+    outputs = {fmt: encode_chosen(copies[0], Convert(fmt)) for fmt in formats}
+    encodes: dict[OutputFormat, list[float]] = {fmt: [] for fmt in formats}
+    decodes: dict[OutputFormat, list[float]] = {fmt: [] for fmt in formats}
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            for fmt in formats:
+                convert, out = Convert(fmt), outputs[fmt].data
+                encodes[fmt] += side_by_side(
+                    pool, threads, lambda i, c=convert: encode_chosen(copies[i], c)
+                )
+                decodes[fmt] += side_by_side(pool, threads, lambda _, o=out: decode(o, LIMITS))
+    rows = []
+    for fmt, out in outputs.items():
+        back = decode(out.data, LIMITS).frames[0]
+        ssim = structural_similarity(
+            flattened(source.frames[0]), flattened(back), channel_axis=2, data_range=255
+        )
+        encode_ms, decode_ms = statistics.median(encodes[fmt]), statistics.median(decodes[fmt])
+        rows.append(
+            Row(name, fmt.value, out.format.value, encode_ms, decode_ms, len(out.data), float(ssim))
+        )
+    return rows
 
 
 def with_ratios(rows: list[Row]) -> list[Row]:
@@ -113,7 +140,13 @@ def heic_decodes(repeats: int, threads: int) -> list[dict[str, object]]:
         path = SHARED / "corpus" / name
         if path.is_file():
             data = path.read_bytes()
-            ms = timed_in_pool(lambda data=data: decode(data, LIMITS), repeats, threads)
+            with ThreadPoolExecutor(threads) as pool:
+                runs = [
+                    ms
+                    for _ in range(repeats)
+                    for ms in side_by_side(pool, threads, lambda _, d=data: decode(d, LIMITS))
+                ]
+            ms = statistics.median(runs)
             size = decode(data, LIMITS).size
             rows.append({"file": name, "size": f"{size[0]}x{size[1]}", "decode_ms": ms})
     return rows
@@ -126,7 +159,7 @@ def say(text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", default=",".join(DEFAULT_IMAGES))
-    parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -138,9 +171,9 @@ def main() -> int:
         return 2
     formats = [OutputFormat(f.value) for f in WRITABLE_FORMATS] + [OutputFormat.AUTO]
     rows = [
-        measure(path.name, path.read_bytes(), fmt, args.repeats, args.threads)
+        row
         for path in paths
-        for fmt in formats
+        for row in measure(path.name, path.read_bytes(), formats, args.repeats, args.threads)
     ]
     rows = with_ratios(rows)
     heic = heic_decodes(args.repeats, args.threads)
