@@ -15,6 +15,7 @@ from tests.client import Client
 from tests.corpus import corpus_dir
 from tests.heif import rotated
 from tests.imaging import open_bytes, quadrants, similarity, to_bytes
+from tests.unit.workers.test_codec_heif import declaring
 from tests.unit.workers.test_codec_jxl import size_header
 
 
@@ -74,6 +75,21 @@ async def test_jxl_out_and_back_in(client: Client) -> None:
 async def test_jxl_bomb_is_refused_at_submission(client: Client) -> None:
     body = await client.upload_raw(size_header(60_000, 60_000), [{"rotate": {"degrees": 90}}])
     assert body["errors"][0]["extensions"]["code"] == "IMAGE_TOO_LARGE"
+
+
+@pytest.mark.skipif(corpus_dir() is None, reason="../shared/corpus is absent")
+@pytest.mark.parametrize(
+    ("damage", "code"), [("bomb", "IMAGE_TOO_LARGE"), ("cut", "CORRUPT_IMAGE")]
+)
+async def test_hostile_heif_is_refused_at_submission(
+    client: Client, damage: str, code: str
+) -> None:
+    root = corpus_dir()
+    assert root is not None
+    plain = (root / "heif-avif" / "samplefilehub_640x426.heif").read_bytes()
+    data = declaring(plain, 20_000, 20_000) if damage == "bomb" else plain[:300]
+    body = await client.upload_raw(data, [{"rotate": {"degrees": 90}}])
+    assert body["errors"][0]["extensions"]["code"] == code
 
 
 async def test_convert_auto_delivers_a_smaller_file_that_looks_the_same(client: Client) -> None:
