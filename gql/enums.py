@@ -14,8 +14,12 @@ from imgflow.imaging.operations import FlipDirection
 
 strawberry.enum(JobStatus, description="Where a job is in its life.")
 strawberry.enum(QueueName, description="The queue a job was routed to.")
-strawberry.enum(ImageFormat, description="An image encoding.")
-strawberry.enum(OutputFormat, description="A format `convert` can write.")
+strawberry.enum(ImageFormat, description="An image encoding. HEIF (HEIC) is read, never written.")
+strawberry.enum(
+    OutputFormat,
+    description="A format `convert` can write, or AUTO: the smallest of WEBP, AVIF and JPEG "
+    "(PNG instead of JPEG for alpha or flat colour).",
+)
 strawberry.enum(FlipDirection, description="Which way to mirror.")
 
 __all__ = ["FlipDirection", "ImageFormat", "JobStatus", "OutputFormat", "QueueName"]
