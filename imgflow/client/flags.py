@@ -96,11 +96,18 @@ def image_format(text: str) -> OutputFormat:
 
 
 def convert(text: str) -> Operation:
-    name, colon, quality_text = text.partition(":")
-    quality = whole(quality_text, "QUALITY") if colon else None
+    name, _, rest = text.partition(":")
+    quality_text, colon, bytes_text = rest.partition(":")
+    quality = whole(quality_text, "QUALITY") if quality_text else None
     if quality is not None and not 1 <= quality <= 100:
         raise fail(f"QUALITY must be between 1 and 100, got {quality}")
-    return {"convert": {"format": image_format(name).value, "quality": quality}}
+    step: dict[str, object] = {"format": image_format(name).value, "quality": quality}
+    if colon:
+        max_bytes = whole(bytes_text, "MAXBYTES")
+        if max_bytes < 100:
+            raise fail(f"MAXBYTES must be at least 100, got {max_bytes}")
+        step["maxBytes"] = max_bytes
+    return {"convert": step}
 
 
 def crop(text: str) -> Operation:
@@ -147,8 +154,9 @@ FLAGS = (
     OperationFlag("--force-resize", "WxH", "scale to exactly WxH", force_resize),
     OperationFlag(
         "--convert",
-        "FORMAT[:QUALITY]",
-        "encode as FORMAT (jpeg, png, webp, avif, gif, tiff, bmp), QUALITY 1-100",
+        "FORMAT[:QUALITY[:MAXBYTES]]",
+        "encode as FORMAT (jpeg, png, webp, avif, gif, tiff, bmp, jxl, or auto: the smallest),"
+        " QUALITY 1-100, at most MAXBYTES (webp::150000: the best quality that fits)",
         convert,
     ),
     OperationFlag("--crop", "L,T,W,H", "keep the WxH rectangle at left L, top T", crop),
