@@ -100,7 +100,7 @@ def open_as(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageFile.Ima
         return Image.open(BytesIO(data), formats=PILLOW_PLUGINS[fmt])
     stored = declared_size(data)
     check_frame_pixels(stored, limits, "the image")
-    image = Image.open(BytesIO(data), formats=PILLOW_PLUGINS[fmt])
+    image = _open_jxl(data)
     if image.size not in (stored, stored[::-1]):  # turned by its orientation, or lying
         image.close()
         raise ImgflowError(
@@ -109,6 +109,19 @@ def open_as(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageFile.Ima
             f"{image.width}x{image.height}",
         )
     return image
+
+
+def _open_jxl(data: bytes) -> ImageFile.ImageFile:
+    try:
+        return Image.open(BytesIO(data), formats=PILLOW_PLUGINS[ImageFormat.JXL])
+    except Exception:
+        raise
+    except BaseException as exc:
+        # The plugin is Rust: a panic inside it reaches Python as pyo3's PanicException,
+        # a BaseException that no `except Exception` would stop. It is the file's fault.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise ValueError(f"the JPEG XL decoder gave up ({exc})") from exc
 
 
 def exif_orientation_applies(image: Image.Image, fmt: ImageFormat) -> bool:

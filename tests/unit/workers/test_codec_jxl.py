@@ -134,3 +134,20 @@ def test_quality_trades_bytes_for_fidelity() -> None:
     high = render(data, [Convert(OutputFormat.JXL, 95)], LIMITS)
     assert low.info.bytes < high.info.bytes
     assert similarity(open_bytes(high.data), source) > similarity(open_bytes(low.data), source)
+
+
+class PanicException(BaseException):
+    """What pyo3 raises when Rust code panics. No file here makes libjxl's binding
+    panic, so the plugin is made to raise it: the one fake in this module."""
+
+
+def test_a_panic_in_the_decoder_is_a_corrupt_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    def panic(self: object) -> None:
+        raise PanicException("index out of bounds")
+
+    data = jxl(quadrants(64, 48), effort=1)
+    monkeypatch.setattr(JpegXLImagePlugin.JXLImageFile, "_open", panic)
+    with pytest.raises(ImgflowError) as caught:
+        decode(data, LIMITS)
+    assert caught.value.code is ErrorCode.CORRUPT_IMAGE
+    assert "gave up" in caught.value.message
