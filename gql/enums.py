@@ -18,7 +18,7 @@ from enum import Enum
 import strawberry
 
 from imgflow.domain import JobStatus, QueueName
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import ImageFormat, OutputFormat
 from imgflow.imaging.operations import FlipDirection
 from imgflow.imaging.registry import STEPS
 from imgflow.imaging.step import enum_type, field_types
@@ -52,11 +52,16 @@ def register(enum: type[Enum], description: str | None = None) -> None:
 
 register(JobStatus, "Where a job is in its life.")
 register(QueueName, "The queue a job was routed to.")
-register(ImageFormat, "An image encoding.")
+register(ImageFormat, "An image encoding. HEIF (HEIC) is read, never written.")
+register(
+    OutputFormat,
+    "A format `convert` can write, or AUTO: the smallest of WEBP, AVIF and JPEG "
+    "(PNG instead of JPEG for alpha or flat colour).",
+)
 for _step in STEPS:
     for _hint in field_types(_step).values():
         _enum = enum_type(_hint)
         if _enum is not None:
             register(_enum)
 
-__all__ = ["FlipDirection", "ImageFormat", "JobStatus", "QueueName"]
+__all__ = ["FlipDirection", "ImageFormat", "JobStatus", "OutputFormat", "QueueName"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 import gql.enums  # noqa: F401  (registers the operations' enums before the inputs use them)
-from gql.enums import ImageFormat
+from gql.enums import OutputFormat
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.outputs import JobSpec, Srcset, Variant
 from imgflow.imaging.registry import STEPS
@@ -106,7 +106,7 @@ class VariantInput:
 )
 class SrcsetInput:
     widths: list[int]
-    format: ImageFormat | None = None
+    format: OutputFormat | None = None
     quality: int | None = None
 
 
@@ -119,7 +119,7 @@ def to_spec(
     """A submission's arguments as the job spec the core checks and records."""
     ladder = None
     if srcset is not None:
-        fmt = ImageFormat(srcset.format) if srcset.format is not None else None
+        fmt = OutputFormat(srcset.format) if srcset.format is not None else None
         ladder = Srcset(tuple(srcset.widths), fmt, srcset.quality)
     return JobSpec(
         operations=tuple(to_operations(operations)),

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from gql.enums import ImageFormat
+from gql.enums import OutputFormat
 from gql.images import describe
 from imgflow.imaging.operations import pipeline_to_json
 from imgflow.jobs import presets
@@ -29,7 +29,9 @@ class Preset:
     operations: list[str] = strawberry.field(description="The common prefix, one line a step.")
     variants: list[PresetVariant]
     srcset_widths: list[int] = strawberry.field(description="The srcset's widths, if any.")
-    srcset_format: ImageFormat | None = strawberry.field(description="The srcset's format, if set.")
+    srcset_format: OutputFormat | None = strawberry.field(
+        description="The srcset's format, if set."
+    )
     analyze: bool
     created_at: datetime | None = strawberry.field(description="Null for shared presets.")
 

@@ -93,6 +93,9 @@ class ErrorCode(StrEnum):
     UPLOAD_ALREADY_USED = "UPLOAD_ALREADY_USED"
     """A direct-upload form was posted again after its file had been received: a form is
     good for one upload. Answered 409; the stored file is unchanged."""
+    OUTPUT_TOO_LARGE = "OUTPUT_TOO_LARGE"
+    """`convert.maxBytes` cannot be met: even the lowest quality (or, for a lossless
+    format, the only encoding) is larger. The job failed and is not retried."""
     TIME_LIMIT_EXCEEDED = "TIME_LIMIT_EXCEEDED"
     """Decoding, processing and encoding the image took longer than the per-job time
     limit; the job failed and is not retried (the same image would take as long)."""

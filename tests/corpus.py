@@ -18,9 +18,9 @@ class CorpusFile:
 
     @property
     def should_process(self) -> bool:
-        # HEIC/HEIF rows say "process if the service enables pillow-heif; otherwise
-        # reject": imgflow's allow-list leaves HEIC out, so those must be refused.
-        return self.expected.startswith("process") and "pillow-heif" not in self.expected
+        # HEIC/HEIF rows say "process if the service enables pillow-heif": imgflow reads
+        # them with pi-heif (pillow-heif's decode-only build), so those are processed too.
+        return self.expected.startswith("process")
 
 
 def corpus_dir() -> Path | None:

@@ -18,11 +18,10 @@ from imgflow.imaging.leash import Deadline
 from imgflow.imaging.operations import Operation
 from imgflow.imaging.ops.metadata import kept_metadata
 from imgflow.imaging.outputs import DEFAULT_OUTPUT, Output
-from imgflow.imaging.planning import check_outputs, kept_frames, output_format
+from imgflow.imaging.planning import check_outputs, kept_frames, output_target
 from workers import transforms
 from workers.analysis import analyze
-from workers.codec import Header, decode, encode, frame_count
-from workers.codec.metadata import metadata_params
+from workers.codec import Frames, Header, decode, encode_chosen, frame_count
 from workers.ladder import Ladder, first_fit, largest_first
 from workers.shrink import job_shrink_target, pinned, pixel_steps, shrink_target
 
@@ -122,8 +121,8 @@ def render_outputs(
         pictures = {key: decode(value, limits).frames[0] for key, value in sources.items()}
         before = [step.with_sources(pictures) for step in before]
         own_steps = [[step.with_sources(pictures) for step in steps] for steps in own_steps]
-    formats = [output_format([*prefix, *o.operations], decoded.format) for o in outputs]
-    kept = [kept_frames(decoded.format, len(decoded.frames), fmt) for fmt, _ in formats]
+    targets = [output_target([*prefix, *o.operations], decoded.format) for o in outputs]
+    kept = [kept_frames(decoded.format, len(decoded.frames), t.format) for t in targets]
     frames = decoded.frames[: max(kept, default=1)]
     loaded = frames[0].size
     base = _apply_all(frames, pinned(before, decoded.size, loaded), deadline)
@@ -131,7 +130,7 @@ def render_outputs(
         own_steps = [pinned(steps, decoded.size, loaded) for steps in own_steps]
     ladder = Ladder(base[0])
     for index in largest_first(base[0].size, own_steps):
-        steps, (fmt, quality), count = own_steps[index], formats[index], kept[index]
+        steps, target, count = own_steps[index], targets[index], kept[index]
         fit = first_fit(steps) if count == 1 else None
         if fit is not None:
             deadline.check(fit.name)
@@ -140,20 +139,14 @@ def render_outputs(
             results = _apply_all(base[:count], steps, deadline)
         deadline.check("encoding")
         keep = kept_metadata([*prefix, *outputs[index].operations])
-        out = encode(
-            results,
-            decoded.durations,
-            decoded.loop,
-            fmt,
-            quality,
-            decoded.icc,
-            deadline=deadline,
-            metadata=metadata_params(fmt, decoded.metadata, keep),
+        frames_of = Frames(
+            results, decoded.durations, decoded.loop, decoded.icc, deadline, decoded.metadata, keep
         )
-        written = frame_count(out) if len(results) > 1 else 1
+        out = encode_chosen(frames_of, target)
+        written = frame_count(out.data) if len(results) > 1 else 1
         width, height = results[0].size
-        info = ImageInfo(fmt, width, height, written, len(out))
-        emit(Rendered(out, info, outputs[index].name))
+        info = ImageInfo(out.format, width, height, written, len(out.data))
+        emit(Rendered(out.data, info, outputs[index].name))
 
 
 async def render_in(

@@ -12,10 +12,10 @@ import dataclasses
 import re
 from typing import Any
 
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import OutputFormat
 from imgflow.imaging.step import Step, enum_type, field_types, graphql_name, plain_type
 
-FORMAT_ALIASES = {"JPG": ImageFormat.JPEG, "TIF": ImageFormat.TIFF}
+FORMAT_ALIASES = {"JPG": OutputFormat.JPEG, "TIF": OutputFormat.TIFF}
 SIZE = re.compile(r"(?P<width>\d+)?(?:[xX](?P<height>\d+))?")
 
 
@@ -68,12 +68,13 @@ def size_text(text: str) -> tuple[int | None, int | None]:
     return width, height
 
 
-def image_format(text: str) -> ImageFormat:
+def image_format(text: str) -> OutputFormat:
+    """A format `convert` can write (or `auto`), by name: `jpg` and `tif` too."""
     name = text.strip().upper()
     try:
-        return FORMAT_ALIASES.get(name) or ImageFormat(name)
+        return FORMAT_ALIASES.get(name) or OutputFormat(name)
     except ValueError:
-        choices = ", ".join(f.value.lower() for f in ImageFormat)
+        choices = ", ".join(f.value.lower() for f in OutputFormat)
         raise fail(f"unknown format {text!r}: choose from {choices}") from None
 
 

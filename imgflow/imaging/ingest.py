@@ -16,6 +16,7 @@ from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageErr
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageInfo, ImageLimits
+from imgflow.imaging.jxl import read_header
 from imgflow.imaging.leash import check_frame_pixels, pixel_limit
 from imgflow.imaging.operations import Operation
 from imgflow.imaging.outputs import Output, fit_widths
@@ -23,7 +24,7 @@ from imgflow.imaging.planning import (
     check_outputs,
     check_plan,
     kept_frames,
-    output_format,
+    output_target,
     prefix_width,
 )
 from imgflow.imaging.sizes import output_size
@@ -31,6 +32,7 @@ from imgflow.imaging.source import (
     PILLOW_PLUGINS,
     check_frame_sizes,
     counted_frames,
+    exif_orientation_applies,
     ftyp_brands,
     open_as,
     png_chunks,
@@ -49,7 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "only JPEG, PNG, GIF, WebP, TIFF, BMP and AVIF are accepted"
+ACCEPTED = "only JPEG, PNG, GIF, WebP, TIFF, BMP, AVIF, JPEG XL and HEIC/HEIF are accepted"
 
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
@@ -76,7 +78,9 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
     if fmt is ImageFormat.AVIF and not features.check_module("avif"):
         raise ImgflowError(ErrorCode.UNSUPPORTED_FORMAT, "AVIF support is not installed")
     try:
-        with open_as(data, fmt) as image:
+        if fmt is ImageFormat.JXL:
+            return _inspect_jxl(data, limits)
+        with open_as(data, fmt, limits) as image:
             return _inspect(image, fmt, data, limits)
     except ImgflowError:
         raise
@@ -109,7 +113,7 @@ def _lookalike(data: bytes) -> str | None:
         if data.startswith(magic):
             return name
     if _HEIF_BRANDS & set(ftyp_brands(data)):
-        return "HEIC/HEIF"
+        return "a HEIF variant imgflow does not read"
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if not head.startswith(b"<"):
         return None
@@ -133,15 +137,26 @@ def _inspect(
     width, height = image.size
     check_frame_pixels(image.size, limits, "the image")
     # Read orientation before walking frames: a TIFF's EXIF belongs to its current page.
-    if _orientation(image, data) in (5, 6, 7, 8):
+    if _orientation(image, fmt, data) in (5, 6, 7, 8):
         width, height = height, width
     frames = counted_frames(image, fmt, data, limits)
     check_frame_sizes(image, fmt, frames, limits)
     return ImageInfo(format=fmt, width=width, height=height, frames=frames, bytes=len(data))
 
 
-def _orientation(image: ImageFile.ImageFile, data: bytes) -> int:
+def _inspect_jxl(data: bytes, limits: ImageLimits) -> ImageInfo:
+    """From the codestream's header alone: the JPEG XL plugin would decode every pixel.
+    Its animations are not read (the worker keeps the first frame)."""
+    header = read_header(data)
+    check_frame_pixels((header.width, header.height), limits, "the image")
+    width, height = header.upright
+    return ImageInfo(format=ImageFormat.JXL, width=width, height=height, frames=1, bytes=len(data))
+
+
+def _orientation(image: ImageFile.ImageFile, fmt: ImageFormat, data: bytes) -> int:
     """EXIF (or XMP) orientation 1-8; anything else means upright, as exif_transpose does."""
+    if not exif_orientation_applies(image, fmt):
+        return 1  # the plugin loads the image upright by itself
     value = _exif(image, data).get(ExifTags.Base.Orientation, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
@@ -171,8 +186,8 @@ def check_pipeline(source: ImageInfo, operations: Sequence[Operation], limits: I
     before any pixel work: what is accepted here is what the worker will produce. The
     one difference: here every frame is taken at the first frame's size, which the
     worker corrects for TIFF pages of other sizes (refusing before decoding them)."""
-    fmt, _ = output_format(operations, source.format)
-    frames = kept_frames(source.format, source.frames, fmt)
+    target = output_target(operations, source.format)
+    frames = kept_frames(source.format, source.frames, target.format)
     check_plan([(source.width, source.height)] * frames, operations, limits)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import ImageFormat, OutputFormat
 from imgflow.imaging.info import ImageInfo
 from imgflow.imaging.operations import (
     MAX_SIDE,
@@ -56,7 +56,7 @@ class Srcset:
     """A responsive width set: one output per width, named `w<width>`."""
 
     widths: tuple[int, ...]
-    format: ImageFormat | None = None
+    format: OutputFormat | None = None
     quality: int | None = None
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat
+from imgflow.imaging.formats import ANIMATED_FORMATS, ImageFormat, OutputFormat, written_as
 from imgflow.imaging.info import ImageLimits
 from imgflow.imaging.leash import pixel_limit
 from imgflow.imaging.operations import MAX_SIDE, Convert, Operation
@@ -20,23 +20,24 @@ from imgflow.imaging.outputs import Output
 from imgflow.imaging.sizes import Size, output_size
 
 
-def output_format(
-    operations: Sequence[Operation], source: ImageFormat
-) -> tuple[ImageFormat, int | None]:
-    """The format (and quality) written: the last `Convert`'s, else the source's."""
+def output_target(operations: Sequence[Operation], source: ImageFormat) -> Convert:
+    """What is written: the last `Convert`, else the source's own format (JPEG for a
+    source imgflow only reads) at its default quality."""
     converts = [op for op in operations if isinstance(op, Convert)]
     if not converts:
-        return source, None
-    return converts[-1].format, converts[-1].quality
+        return Convert(OutputFormat(written_as(source).value))
+    return converts[-1]
 
 
-def kept_frames(source: ImageFormat, frames: int, output: ImageFormat) -> int:
+def kept_frames(source: ImageFormat, frames: int, output: OutputFormat) -> int:
     """How many of the source's frames the output keeps, so no work is spent on the
-    others: animations stay animations in formats that animate, TIFF pages stay pages
-    in TIFF; anything else keeps its first frame."""
+    others: animations stay animations in formats that animate (AUTO only chooses
+    among those for an animation), TIFF pages stay pages in TIFF; anything else keeps
+    its first frame."""
     if source in ANIMATED_FORMATS and frames > 1:
-        return frames if output in ANIMATED_FORMATS else 1
-    return frames if output is ImageFormat.TIFF else 1
+        animates = output is OutputFormat.AUTO or ImageFormat(output.value) in ANIMATED_FORMATS
+        return frames if animates else 1
+    return frames if output == OutputFormat.TIFF else 1
 
 
 def check_plan(sizes: Sequence[Size], operations: Sequence[Operation], limits: ImageLimits) -> None:
@@ -98,8 +99,8 @@ def check_outputs(
     total = 0
     for output in outputs:
         steps = [*prefix, *output.operations]
-        fmt, _ = output_format(steps, source)
-        kept = list(sizes[: kept_frames(source, len(sizes), fmt)])
+        target = output_target(steps, source)
+        kept = list(sizes[: kept_frames(source, len(sizes), target.format)])
         check_plan(kept, steps, limits)
         total += sum(width * height for width, height in (_final(size, steps) for size in kept))
     if total > limits.max_total_pixels:

@@ -8,14 +8,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from io import BytesIO
 
+import pillow_jxl  # noqa: F401  (importing it registers the JXL plugin with Pillow)
+from pi_heif import register_heif_opener
 from PIL import Image, ImageFile
 
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.info import ImageLimits
+from imgflow.imaging.jxl import CODESTREAM, CONTAINER, declared_size
 from imgflow.imaging.leash import check_frame_pixels, check_total_pixels
 
 Size = tuple[int, int]
+
+# Thumbnails, depth maps and auxiliary images are never output: not parsing them is less
+# work and less attack surface. libheif's own security limits stay on.
+register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 PILLOW_PLUGINS: dict[ImageFormat, list[str]] = {
     # The JPEG plugin itself returns an MpoImageFile (format "MPO") for camera JPEGs with
@@ -28,6 +35,8 @@ PILLOW_PLUGINS: dict[ImageFormat, list[str]] = {
     ImageFormat.TIFF: ["TIFF"],
     ImageFormat.BMP: ["BMP"],
     ImageFormat.AVIF: ["AVIF"],
+    ImageFormat.HEIF: ["HEIF"],  # pi-heif's plugin (libheif with only an HEVC decoder)
+    ImageFormat.JXL: ["JXL"],  # pillow-jxl-plugin's (libjxl)
 }
 """The only plugin Pillow may try for each sniffed format. EPS (which runs Ghostscript),
 PDF, PS and everything else never get a file: bytes that sniff as none of these are
@@ -45,6 +54,10 @@ _MAGIC: list[tuple[bytes, ImageFormat]] = [
     (b"BM", ImageFormat.BMP),
 ]
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
+HEIF_MAJOR_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
+"""The major brands pi-heif's plugin opens (an AVIF also lists mif1: AVIF is sniffed first)."""
 _MAX_BRANDS = 64
 """A real ftyp box lists a handful of brands; don't walk a hostile one further."""
 
@@ -56,8 +69,13 @@ def sniff(data: bytes) -> ImageFormat | None:
             return fmt
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return ImageFormat.WEBP
-    if _AVIF_BRANDS & set(ftyp_brands(data)):
+    if data.startswith((CODESTREAM, CONTAINER)):
+        return ImageFormat.JXL
+    brands = ftyp_brands(data)
+    if _AVIF_BRANDS & set(brands):
         return ImageFormat.AVIF
+    if brands and brands[0] in HEIF_MAJOR_BRANDS:
+        return ImageFormat.HEIF
     return None
 
 
@@ -73,9 +91,47 @@ def ftyp_brands(data: bytes) -> list[bytes]:
     return [data[8:12], *compatible]
 
 
-def open_as(data: bytes, fmt: ImageFormat) -> ImageFile.ImageFile:
-    """Header-only open with the sniffed format's plugin and no other."""
-    return Image.open(BytesIO(data), formats=PILLOW_PLUGINS[fmt])
+def open_as(data: bytes, fmt: ImageFormat, limits: ImageLimits) -> ImageFile.ImageFile:
+    """Header-only open with the sniffed format's plugin and no other.
+
+    The JPEG XL plugin decodes the whole image as it opens it: its size is read and
+    checked from the codestream's header first, and held to what was decoded after."""
+    if fmt is not ImageFormat.JXL:
+        return Image.open(BytesIO(data), formats=PILLOW_PLUGINS[fmt])
+    stored = declared_size(data)
+    check_frame_pixels(stored, limits, "the image")
+    image = _open_jxl(data)
+    if image.size not in (stored, stored[::-1]):  # turned by its orientation, or lying
+        image.close()
+        raise ImgflowError(
+            ErrorCode.CORRUPT_IMAGE,
+            f"the JXL header declares {stored[0]}x{stored[1]} but the image is "
+            f"{image.width}x{image.height}",
+        )
+    return image
+
+
+def _open_jxl(data: bytes) -> ImageFile.ImageFile:
+    try:
+        return Image.open(BytesIO(data), formats=PILLOW_PLUGINS[ImageFormat.JXL])
+    except Exception:
+        raise
+    except BaseException as exc:
+        # The plugin is Rust: a panic inside it reaches Python as pyo3's PanicException,
+        # a BaseException that no `except Exception` would stop. It is the file's fault.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise ValueError(f"the JPEG XL decoder gave up ({exc})") from exc
+
+
+def exif_orientation_applies(image: Image.Image, fmt: ImageFormat) -> bool:
+    """Whether the EXIF/XMP orientation says how to turn this image. Not for HEIF, whose
+    irot/imir boxes libheif applies, nor JPEG XL, whose own orientation libjxl applies
+    (its EXIF copy is to be ignored), except a JPEG XL holding a losslessly recompressed
+    JPEG: that is loaded as the JPEG, whose EXIF says how to turn it."""
+    if fmt is ImageFormat.JXL:
+        return bool(getattr(image, "jpeg", False))
+    return fmt is not ImageFormat.HEIF
 
 
 def counted_frames(
@@ -83,26 +139,35 @@ def counted_frames(
 ) -> int:
     """Frames the file holds, from headers, refused over the limit before any is decoded.
 
-    GIF, TIFF, WebP and AVIF counts come from walking the file (Pillow, libwebp,
-    libavif); an APNG's count is only what its acTL chunk claims, so its frame control
+    GIF, TIFF, WebP, AVIF and HEIF counts come from walking the file (Pillow, libwebp,
+    libavif, libheif); an APNG's count is only what its acTL chunk claims, so its frame control
     chunks are counted too: a file claiming 2 frames while holding 5000 is refused. (One
     claimed frame makes it a still image: Pillow never decodes the others.)"""
     if fmt is ImageFormat.JPEG:
         return 1  # an MPO's extra images are previews or gain maps, not frames
     declared = int(getattr(image, "n_frames", 1))
+    if fmt is ImageFormat.HEIF:
+        # A HEIF's other top-level images are bursts or alternates, not an animation:
+        # only the primary image is processed, but a file listing thousands is refused.
+        _check_frame_count(declared, limits)
+        return 1
     held = _apng_frames(data) if fmt is ImageFormat.PNG and declared > 1 else declared
     count = max(declared, held)
-    if count > limits.max_frames:
-        raise ImgflowError(
-            ErrorCode.TOO_MANY_FRAMES,
-            f"the image has {count} frames; the limit is {limits.max_frames}",
-        )
+    _check_frame_count(count, limits)
     if held > declared:
         raise ImgflowError(
             ErrorCode.CORRUPT_IMAGE,
             f"the animation declares {declared} frames but holds {held}",
         )
     return count
+
+
+def _check_frame_count(count: int, limits: ImageLimits) -> None:
+    if count > limits.max_frames:
+        raise ImgflowError(
+            ErrorCode.TOO_MANY_FRAMES,
+            f"the image has {count} frames; the limit is {limits.max_frames}",
+        )
 
 
 def check_frame_sizes(

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import OutputFormat
 from imgflow.imaging.operations import Operation, operation_from_dict, pipeline_from_json
 from imgflow.imaging.operations import pipeline_to_json as steps_to_json
 from imgflow.imaging.outputs import (
@@ -66,7 +66,7 @@ def spec_from_json(data: Mapping[str, Any]) -> JobSpec:
         if srcset is None
         else Srcset(
             tuple(int(w) for w in srcset["widths"]),
-            ImageFormat(srcset["format"]) if srcset.get("format") else None,
+            OutputFormat(srcset["format"]) if srcset.get("format") else None,
             srcset.get("quality"),
         ),
         analyze=bool(data.get("analyze", False)),
@@ -91,7 +91,7 @@ def spec_from_document(document: object) -> JobSpec:
             if srcset is None
             else Srcset(
                 tuple(int(w) for w in _list(srcset.get("widths"), "srcset.widths")),
-                ImageFormat(srcset["format"]) if srcset.get("format") else None,
+                OutputFormat(srcset["format"]) if srcset.get("format") else None,
                 srcset.get("quality"),
             ),
             analyze=_flag(document.get("analyze", False)),

@@ -7,20 +7,25 @@ except the ICC profile, which is part of what the colours mean.
 
 The rooms: `decoding` (format checks, the read), `geometry` (sizes, EXIF orientation,
 shrink-on-load), `animation` (frames, durations, loop counts), `colour` (modes, ICC,
-16-bit, alpha flattening, GIF palettes) and `encoding` (per-format parameters, the
-write). This package's face is what the pipeline uses.
+16-bit, alpha flattening, GIF palettes), `encoding` (per-format parameters, the
+write) and `choice` (AUTO's format, `maxBytes`' quality). This package's face is
+what the pipeline uses.
 """
 
 from workers.codec.animation import frame_count
+from workers.codec.choice import Encoded, Frames, encode_chosen
 from workers.codec.decoding import Decoded, Header, Plan, ShrinkHint, decode
 from workers.codec.encoding import encode
 
 __all__ = [
     "Decoded",
+    "Encoded",
+    "Frames",
     "Header",
     "Plan",
     "ShrinkHint",
     "decode",
     "encode",
+    "encode_chosen",
     "frame_count",
 ]

@@ -31,6 +31,8 @@ ACCEPTED_FORMATS = {
     "TIFF": ImageFormat.TIFF,
     "BMP": ImageFormat.BMP,
     "AVIF": ImageFormat.AVIF,
+    "HEIF": ImageFormat.HEIF,
+    "JXL": ImageFormat.JXL,
 }
 # What Pillow raises on hostile or damaged data, across its plugins.
 _DECODE_ERRORS = (
@@ -104,7 +106,7 @@ def decode(
     fmt = _accepted_format(data)
     clock = deadline or Deadline(limits.job_time_limit_seconds)
     try:
-        with open_as(data, fmt) as image:
+        with open_as(data, fmt, limits) as image:
             return _read(image, data, limits, shrink, plan, clock)
     except ImgflowError:
         raise
@@ -131,7 +133,8 @@ def _accepted_format(data: bytes) -> ImageFormat:
     if fmt is None or (fmt is ImageFormat.AVIF and not features.check_module("avif")):
         raise ImgflowError(
             ErrorCode.UNSUPPORTED_FORMAT,
-            "not an image in an accepted format (JPEG, PNG, GIF, WebP, TIFF, BMP, AVIF)",
+            "not an image in an accepted format "
+            "(JPEG, PNG, GIF, WebP, TIFF, BMP, AVIF, JPEG XL, HEIC/HEIF)",
         )
     return fmt
 

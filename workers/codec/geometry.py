@@ -11,6 +11,7 @@ from PIL import ExifTags, Image, ImageFile
 
 from imgflow.imaging.formats import ImageFormat
 from imgflow.imaging.leash import Deadline
+from imgflow.imaging.source import exif_orientation_applies
 
 Size = tuple[int, int]
 
@@ -34,6 +35,8 @@ def exif_orientation(image: Image.Image, fmt: ImageFormat) -> int:
     """EXIF orientation (Pillow folds in XMP's); 1 when absent or invalid (0, text...)."""
     if fmt is ImageFormat.TIFF:
         return 1  # Pillow's TIFF plugin already reports upright sizes and loads upright pages
+    if not exif_orientation_applies(image, fmt):
+        return 1  # the plugin loads the image upright by itself
     value = image.getexif().get(ExifTags.Base.Orientation)
     return value if isinstance(value, int) and value in _ORIENTATIONS else 1
 

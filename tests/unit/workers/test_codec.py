@@ -9,7 +9,7 @@ import pytest
 from PIL import EpsImagePlugin, Image, PngImagePlugin
 
 from imgflow.errors import ErrorCode, ImgflowError
-from imgflow.imaging.formats import ImageFormat
+from imgflow.imaging.formats import WRITABLE_FORMATS, ImageFormat
 from imgflow.imaging.info import ImageLimits
 from tests.imaging import (
     BLUE,
@@ -297,10 +297,11 @@ THRESHOLDS = {
     ImageFormat.WEBP: 0.9,
     ImageFormat.AVIF: 0.85,
     ImageFormat.GIF: 0.95,
+    ImageFormat.JXL: 0.9,
 }
 
 
-@pytest.mark.parametrize("fmt", list(ImageFormat))
+@pytest.mark.parametrize("fmt", WRITABLE_FORMATS)
 def test_every_format_round_trips(fmt: ImageFormat) -> None:
     result = _encode(quadrants(), fmt)
     assert result.format == fmt.value
@@ -358,7 +359,7 @@ def test_metadata_is_stripped() -> None:
     info.add_text("Comment", "secret")
     info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta/>")
     data = to_bytes(quadrants(), "PNG", exif=exif, pnginfo=info)
-    for fmt in ImageFormat:
+    for fmt in WRITABLE_FORMATS:
         decoded = decode(data, LIMITS)
         result = Image.open(io.BytesIO(encode(decoded.frames, [0], 0, fmt)))
         result.load()
@@ -392,10 +393,11 @@ def test_icc_profile_is_kept(fmt: ImageFormat) -> None:
     assert result.info.get("icc_profile") == profile
 
 
-@pytest.mark.parametrize("fmt", [ImageFormat.GIF, ImageFormat.BMP])
+@pytest.mark.parametrize("fmt", [ImageFormat.GIF, ImageFormat.BMP, ImageFormat.JXL])
 def test_formats_without_profiles_get_srgb_pixels(fmt: ImageFormat) -> None:
     result = _encode(Image.new("RGB", (16, 16), RED), fmt, icc=swapped_profile())
-    assert not result.info.get("icc_profile")
+    if fmt is not ImageFormat.JXL:  # libjxl describes its own sRGB encoding as a profile
+        assert not result.info.get("icc_profile")
     red, _, blue = colour_at(result, 8, 8)[:3]
     assert blue > 150
     assert red < 100

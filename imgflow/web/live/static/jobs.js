@@ -30,6 +30,9 @@ function webUrl(value) {
   }
 }
 
+// Formats most browsers do not display (Safari alone shows JPEG XL and TIFF).
+const NO_PREVIEW = new Set(["JXL", "TIFF"]);
+
 export function formatBytes(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
@@ -129,7 +132,8 @@ export class JobView {
     if (!url) return;
     this.#el["result-image"].src = url;
     this.#el["result-link"].href = url;
-    this.#el["result-info"].textContent = describeImage(result);
+    const note = NO_PREVIEW.has(result.format) ? ` · most browsers cannot show ${result.format}: download it` : "";
+    this.#el["result-info"].textContent = `${describeImage(result)}${note}`;
     this.#el.result.hidden = false;
   }
 

@@ -36,7 +36,7 @@ def test_flags_become_operations_in_command_line_order(photo: Path) -> None:
         *("--convert", "WebP:80", "--resize", "800", "--rotate", "-90", "--grayscale"),
         *("--resize", "x600", "--force-resize", "640x480", "--crop", "10,20,300,200"),
         *("--flip", "Horizontal", "--blur", "1.5", "--sharpen", "2", "--sharpen", "1.5,120,4"),
-        *("--convert", "jpg", "--resize", "1024X768"),
+        *("--convert", "jpg", "--resize", "1024X768", "--convert", "auto::150000"),
     ) == [
         {"convert": {"format": "WEBP", "quality": 80}},
         {"resize": {"width": 800, "height": None}},
@@ -51,6 +51,7 @@ def test_flags_become_operations_in_command_line_order(photo: Path) -> None:
         {"sharpen": {"radius": 1.5, "percent": 120, "threshold": 4}},
         {"convert": {"format": "JPEG", "quality": None}},
         {"resize": {"width": 1024, "height": 768}},
+        {"convert": {"format": "AUTO", "quality": None, "maxBytes": 150000}},
     ]
 
 
@@ -70,6 +71,8 @@ def test_order_decides_the_pipeline(photo: Path) -> None:
         (["--convert", "heic"], "argument --convert: unknown format 'heic': choose from jpeg"),
         (["--convert", "webp:0"], "argument --convert: QUALITY must be between 1 and 100"),
         (["--convert", "webp:high"], "argument --convert: QUALITY must be a whole number"),
+        (["--convert", "webp:80:99"], "argument --convert: MAXBYTES must be at least 100"),
+        (["--convert", "webp::lots"], "argument --convert: MAXBYTES must be a whole number"),
         (["--crop", "1,2,3"], "argument --crop: expected L,T,W,H"),
         (["--crop=-1,0,10,10"], "argument --crop: L and T must not be negative"),
         (["--crop", "0,0,0,10"], "argument --crop: W must be at least 1"),

@@ -96,6 +96,7 @@ PIPELINES: list[list[Operation]] = [
     [Blur(1.5), Convert(ImageFormat.GIF)],
     [Convert(ImageFormat.JPEG)],
     [Convert(ImageFormat.TIFF)],
+    [Convert(ImageFormat.JXL)],
 ]
 CORPUS_SEEDS = [
     "gif/static_gif87a_mini.gif",
@@ -111,6 +112,7 @@ CORPUS_SEEDS = [
     "webp/exif_orientation6_hopper.webp",
     "webp/animated_rotating-squares.webp",
     "heif-avif/avif_rgba_transparency.avif",
+    "heif-avif/samplefilehub_640x426.heif",
 ]
 INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFF]
 """Values written over header fields: zero, one, and the edges of signed/unsigned types."""
@@ -132,6 +134,8 @@ def made_seeds() -> list[bytes]:
         to_bytes(still, "TIFF", compression="tiff_lzw"),
         to_bytes(still, "BMP"),
         to_bytes(still.convert("RGBA"), "BMP"),
+        to_bytes(still, "JXL", effort=1),
+        to_bytes(still.convert("RGBA"), "JXL", lossless=True, use_container=True),
     ]
     if features.check("avif"):
         seeds.append(to_bytes(still, "AVIF", quality=50))
