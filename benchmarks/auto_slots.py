@@ -1,20 +1,25 @@
 """Fixed 1-per-queue slots against `--concurrency auto` with the same total, in one run.
 
     python benchmarks/auto_slots.py [--burst 200] [--mixed 80] [--rate 4] [--repeats 1]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+        [--amqp amqp://guest:guest@127.0.0.1:5672/] [--jpeg F]
 
-For each configuration in turn (fixed `rotate=1,resize=1,force_resize=1,convert=1`, then
-`auto` with IMGFLOW_TOTAL_SLOTS=4; alternating when repeated), it starts a fresh
-`imgflow serve` on the embedded backends and, through the public GraphQL API:
+It runs one `imgflow api` on PostgreSQL and RabbitMQ (a database and a queue namespace
+made for the run and removed after it; files in a temporary directory) and, for each
+configuration in turn (fixed `rotate=1,resize=1,force_resize=1,convert=1`, then `auto`
+with IMGFLOW_TOTAL_SLOTS=4; the order alternates when repeated), through the public
+GraphQL API:
 
-1. burst: submits `--burst` CONVERT jobs (the 1 MP JPEG to PNG) at once, 16 uploads
-   in flight, and measures the drain: first submission to last result, from the jobs'
-   own `createdAt` and `finishedAt`;
-2. mixed: then submits `--mixed` jobs spread evenly over the four queues (rotate 90,
-   resize and force-resize to 800x600, convert), `--rate` per second, and measures each
-   queue's waiting: `startedAt - createdAt`, mean and 95th percentile.
+1. burst: submits `--burst` CONVERT jobs (the 1 MP JPEG to PNG) while no worker runs,
+   then starts `imgflow worker --concurrency ...` and measures the drain: the first
+   job's `startedAt` to the last one's `finishedAt`;
+2. mixed: with that worker still running, submits `--mixed` jobs spread evenly over the
+   four queues (rotate 90, resize and force-resize to 800x600, convert), `--rate` per
+   second, and measures each queue's waiting, `startedAt - createdAt`: mean and 95th
+   percentile.
 
-It prints both, the burst speed-up (fixed drain time / auto drain time), each queue's
-waiting under auto next to fixed, and the load average. Input: the shared bench images
+It prints the burst speed-up (fixed drain time / auto drain time), each queue's waiting
+under auto next to fixed, and the load average. Input: the shared bench images
 (`../shared/bench-images/photo_1mp.jpg`), or `--jpeg F`.
 """
 
@@ -30,13 +35,21 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aio_pika
+import asyncpg
 import httpx
 
+from imgflow.backends.broker.rabbitmq import DELAY_TIERS_SECONDS, Topology
+from imgflow.domain import QueueName
+
 ROOT = Path(__file__).resolve().parents[1]
+Results = dict[str, list[tuple[float, dict[str, list[float]]]]]
 FIXED = "rotate=1,resize=1,force_resize=1,convert=1"
 TOTAL = 4
 PIPELINES = {
@@ -49,23 +62,20 @@ SUBMIT = (
     "mutation($file: Upload!, $ops: [OperationInput!]!) {"
     " submitImage(file: $file, operations: $ops) { id } }"
 )
+UNFINISHED = """{ queued: jobs(first: 1, status: QUEUED) { edges { node { id } } }
+  processing: jobs(first: 1, status: PROCESSING) { edges { node { id } } } }"""
 PAGE = """query($after: String) { jobs(first: 100, after: $after) {
   edges { node { id status queue createdAt startedAt finishedAt } }
   pageInfo { hasNextPage endCursor } } }"""
 
 
-def start_serve(concurrency: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
-    env.update(
-        IMGFLOW_TOTAL_SLOTS=str(TOTAL),
-        IMGFLOW_MAX_ACTIVE_JOBS="100000",
-        IMGFLOW_SUBMISSIONS_PER_MINUTE="100000",
-    )
-    command = [sys.executable, "-m", "imgflow.cli", "serve", "--port", str(port)]
-    log = (workdir / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [*command, "--concurrency", concurrency], cwd=workdir, env=env, stdout=log, stderr=log
-    )
+def start(
+    command: list[str], env: dict[str, str], workdir: Path, port: int
+) -> subprocess.Popen[bytes]:
+    """`imgflow <command> --port <port>`, once /healthz answers."""
+    log = (workdir / f"{command[0]}-{port}.log").open("ab")
+    argv = [sys.executable, "-m", "imgflow.cli", *command, "--port", str(port)]
+    process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -74,7 +84,61 @@ def start_serve(concurrency: str, workdir: Path, port: int) -> subprocess.Popen[
         except httpx.HTTPError:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit(f"imgflow serve did not start; see {workdir / 'serve.log'}")
+    raise SystemExit(f"imgflow {command[0]} did not start; see {log.name}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=60)
+
+
+@contextmanager
+def deployment(args: argparse.Namespace, workdir: Path) -> Iterator[dict[str, str]]:
+    """A database and a queue namespace of their own (removed afterwards), files in
+    `workdir`; yields the processes' environment."""
+    name = f"imgflow_bench_{uuid.uuid4().hex[:8]}"
+    admin = args.postgres.rsplit("/", 1)[0]
+    asyncio.run(postgres(f"{admin}/postgres", f'CREATE DATABASE "{name}"'))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
+    env.update(
+        IMGFLOW_DATA_DIR=str(workdir),
+        IMGFLOW_DATABASE_URL=f"{admin.replace('postgresql://', 'postgresql+asyncpg://')}/{name}",
+        IMGFLOW_BROKER_URL=args.amqp,
+        IMGFLOW_NAMESPACE=name,
+        IMGFLOW_JWT_SECRET=uuid.uuid4().hex * 2,
+        IMGFLOW_TOTAL_SLOTS=str(TOTAL),
+        IMGFLOW_MAX_ACTIVE_JOBS="100000",
+        IMGFLOW_SUBMISSIONS_PER_MINUTE="100000",
+    )
+    try:
+        subprocess.run([sys.executable, "-m", "imgflow.cli", "migrate"], env=env, check=True)
+        yield env
+    finally:
+        asyncio.run(postgres(f"{admin}/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(delete_queues(args.amqp, name))
+
+
+async def postgres(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def delete_queues(amqp: str, namespace: str) -> None:
+    names = Topology(namespace)
+    connection = await aio_pika.connect(amqp)
+    try:
+        channel = await connection.channel()
+        queues = [names.queue(q) for q in QueueName]
+        queues += [names.dead_queue, *(names.retry_queue(t) for t in DELAY_TIERS_SECONDS)]
+        for queue in queues:
+            await channel.queue_delete(queue)
+        for exchange in (names.jobs_exchange, names.dead_letter_exchange, names.retry_exchange):
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
 
 
 class Api:
@@ -96,65 +160,62 @@ class Api:
             raise RuntimeError(answer["errors"])
         return dict(answer["data"])
 
-    async def submit(self, data: bytes, queue: str) -> None:
+    async def submit(self, data: bytes, queue: str) -> str:
         operations = json.dumps(
             {"query": SUBMIT, "variables": {"file": None, "ops": PIPELINES[queue]}}
         )
         form = {"operations": operations, "map": '{"0": ["variables.file"]}'}
         files = {"0": ("photo.jpg", data, "image/jpeg")}
         response = await self.http.post(self.url, data=form, files=files, headers=self.headers)
-        if response.json().get("errors"):
-            raise RuntimeError(response.json()["errors"])
+        answer = response.json()
+        if answer.get("errors"):
+            raise RuntimeError(answer["errors"])
+        return str(answer["data"]["submitImage"]["id"])
 
-    async def jobs(self) -> list[dict[str, Any]]:
+    async def jobs(self, ids: set[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         after = None
         while True:
             page = (await self.call({"query": PAGE, "variables": {"after": after}}))["jobs"]
-            found += [edge["node"] for edge in page["edges"]]
+            found += [edge["node"] for edge in page["edges"] if edge["node"]["id"] in ids]
             if not page["pageInfo"]["hasNextPage"]:
                 return found
             after = page["pageInfo"]["endCursor"]
 
-    async def settled(self, count: int) -> list[dict[str, Any]]:
+    async def settled(self, ids: set[str]) -> list[dict[str, Any]]:
         while True:
-            jobs = await self.jobs()
-            if sum(job["status"] in ("SUCCEEDED", "FAILED") for job in jobs) >= count:
-                failed = [job for job in jobs if job["status"] == "FAILED"]
+            await asyncio.sleep(1.0)
+            unfinished = await self.call({"query": UNFINISHED})
+            if not any(unfinished[kind]["edges"] for kind in ("queued", "processing")):
+                jobs = await self.jobs(ids)
+                failed = [job for job in jobs if job["status"] != "SUCCEEDED"]
                 if failed:
-                    raise RuntimeError(f"{len(failed)} jobs failed")
+                    raise RuntimeError(f"{len(failed)} jobs did not succeed: {failed[:3]}")
                 return jobs
-            await asyncio.sleep(0.5)
 
 
 def stamp(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-async def burst(api: Api, data: bytes, count: int) -> float:
-    """Seconds from the first submission to the last result."""
+async def submit_burst(api: Api, data: bytes, count: int) -> set[str]:
     gate = asyncio.Semaphore(16)
 
-    async def one() -> None:
+    async def one() -> str:
         async with gate:
-            await api.submit(data, "CONVERT")
+            return await api.submit(data, "CONVERT")
 
-    await asyncio.gather(*(one() for _ in range(count)))
-    jobs = await api.settled(count)
-    return max(stamp(j["finishedAt"]) for j in jobs) - min(stamp(j["createdAt"]) for j in jobs)
+    return set(await asyncio.gather(*(one() for _ in range(count))))
 
 
-async def mixed(
-    api: Api, data: bytes, count: int, rate: float, before: int
-) -> dict[str, list[float]]:
+async def mixed(api: Api, data: bytes, count: int, rate: float) -> dict[str, list[float]]:
     """Each queue's waits (seconds from submission to start) under a steady mixed load."""
     queues = list(PIPELINES)
     sending = []
     for index in range(count):
         sending.append(asyncio.create_task(api.submit(data, queues[index % len(queues)])))
         await asyncio.sleep(1 / rate)
-    await asyncio.gather(*sending)
-    jobs = (await api.settled(before + count))[:count]  # newest first: this phase's
+    jobs = await api.settled(set(await asyncio.gather(*sending)))
     waits: dict[str, list[float]] = {queue: [] for queue in queues}
     for job in jobs:
         waits[job["queue"]].append(stamp(job["startedAt"]) - stamp(job["createdAt"]))
@@ -162,21 +223,36 @@ async def mixed(
 
 
 async def measure(
-    concurrency: str, args: argparse.Namespace, data: bytes
+    api: Api, worker: list[str], env: dict[str, str], args: argparse.Namespace, data: bytes
 ) -> tuple[float, dict[str, list[float]]]:
-    port = 8700 + os.getpid() % 200
-    with tempfile.TemporaryDirectory(prefix="imgflow-bench-") as workdir:
-        process = start_serve(concurrency, Path(workdir), port)
-        api = Api(port)
-        try:
-            await api.register()
-            drained = await burst(api, data, args.burst)
-            waits = await mixed(api, data, args.mixed, args.rate, args.burst)
-        finally:
-            await api.http.aclose()
-            process.terminate()
-            process.wait(timeout=60)
+    """The burst waits in the queue before the worker starts; drained = first start to
+    last finish. Then the mixed load on the same worker."""
+    burst = await submit_burst(api, data, args.burst)
+    process = await asyncio.to_thread(start, worker, env, Path(env["IMGFLOW_DATA_DIR"]), 8799)
+    try:
+        jobs = await api.settled(burst)
+        first = min(stamp(job["startedAt"]) for job in jobs)
+        drained = max(stamp(job["finishedAt"]) for job in jobs) - first
+        waits = await mixed(api, data, args.mixed, args.rate)
+    finally:
+        await asyncio.to_thread(stop, process)
     return drained, waits
+
+
+async def run(args: argparse.Namespace, data: bytes, env: dict[str, str]) -> Results:
+    results: Results = {"fixed": [], "auto": []}
+    api = Api(8798)
+    try:
+        await api.register()
+        for repeat in range(args.repeats):
+            order = [("fixed", FIXED), ("auto", "auto")]
+            for name, concurrency in order if repeat % 2 == 0 else order[::-1]:
+                worker = ["worker", "--concurrency", concurrency]
+                results[name].append(await measure(api, worker, env, args, data))
+                say(f"{name}: burst of {args.burst} drained in {results[name][-1][0]:.1f} s")
+    finally:
+        await api.http.aclose()
+    return results
 
 
 def say(line: str) -> None:
@@ -194,6 +270,8 @@ def main() -> None:
     parser.add_argument("--mixed", type=int, default=80)
     parser.add_argument("--rate", type=float, default=4.0, help="mixed jobs per second")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument(
         "--jpeg", type=Path, default=ROOT.parent / "shared/bench-images/photo_1mp.jpg"
     )
@@ -201,15 +279,21 @@ def main() -> None:
     if not args.jpeg.exists():
         raise SystemExit(f"missing input {args.jpeg}: pass --jpeg")
     data = args.jpeg.read_bytes()
-    results: dict[str, list[tuple[float, dict[str, list[float]]]]] = {"fixed": [], "auto": []}
-    for repeat in range(args.repeats):
-        order = [("fixed", FIXED), ("auto", "auto")]
-        for name, concurrency in order if repeat % 2 == 0 else order[::-1]:
-            results[name].append(asyncio.run(measure(concurrency, args, data)))
-            drained, _ = results[name][-1]
-            say(f"{name}: burst of {args.burst} drained in {drained:.1f} s")
+    with (
+        tempfile.TemporaryDirectory(prefix="imgflow-bench-") as workdir,
+        deployment(args, Path(workdir)) as env,
+    ):
+        api = start(["api"], env, Path(workdir), 8798)
+        try:
+            results = asyncio.run(run(args, data, env))
+        finally:
+            stop(api)
+    report(results, args)
+
+
+def report(results: Results, args: argparse.Namespace) -> None:
     drain = {name: statistics.median(r[0] for r in runs) for name, runs in results.items()}
-    say(f"\nburst of {args.burst} CONVERT jobs, {TOTAL} slots in all (median of {args.repeats}):")
+    say(f"\nburst of {args.burst} CONVERT jobs, {TOTAL} slots (median of {args.repeats}):")
     for name in ("fixed", "auto"):
         say(f"  {name:5}: {drain[name]:.1f} s, {args.burst / drain[name]:.2f} jobs/s")
     say(f"  speed-up: {drain['fixed'] / drain['auto']:.2f}x")
