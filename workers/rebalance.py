@@ -76,7 +76,11 @@ class Rebalancer:
 
     async def run_forever(self) -> None:
         while True:
-            await self.rebalance()
+            try:
+                await self.rebalance()
+            except Exception:
+                # The slots stay where they are (jobs keep running); try again next time.
+                log.exception("could not rebalance the slots")
             await asyncio.sleep(REBALANCE_MIN_SECONDS)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REBALANCE_SECONDS - REBALANCE_MIN_SECONDS):
