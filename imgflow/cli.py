@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imgflow.concurrency import AUTO, Concurrency, SlotRange, parse_concurrency
 from imgflow.domain import QueueName
-from imgflow.settings import Settings, ensure_local_secret, get_settings, parse_concurrency
+from imgflow.settings import Settings, ensure_local_secret, get_settings
 
 if TYPE_CHECKING:
     from imgflow.app import Roles
@@ -115,7 +116,8 @@ def add_http_options(
             "--concurrency",
             type=parse_concurrency,
             default=None,
-            help="jobs in flight per queue, e.g. convert=3,rotate=1 (default from settings)",
+            help="jobs in flight per queue, e.g. convert=3,rotate=1, or auto: slots follow"
+            " the queues (IMGFLOW_TOTAL_SLOTS, IMGFLOW_QUEUE_SLOTS) (default from settings)",
         )
 
 
@@ -136,8 +138,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         overrides["concurrency"] = concurrency
     queues = getattr(args, "queues", None)
     if queues is not None:
-        base = concurrency or get_settings().concurrency
-        overrides["concurrency"] = {q: (n if q in queues else 0) for q, n in base.items()}
+        overrides.update(only_queues(concurrency or get_settings().concurrency, queues))
     settings = get_settings(**overrides)
     logs.configure(settings.log_level, settings.log_json)
     require_readable_presets(settings)
@@ -153,6 +154,15 @@ def require_readable_presets(settings: Settings) -> None:
         shared_presets(settings)
     except (OSError, ValueError) as error:
         raise SystemExit(f"IMGFLOW_PRESETS_FILE: {error}") from None
+
+
+def only_queues(concurrency: Concurrency, queues: set[QueueName]) -> dict[str, object]:
+    """The overrides that leave the queues not in `queues` without slots."""
+    if isinstance(concurrency, dict):
+        return {"concurrency": {q: (n if q in queues else 0) for q, n in concurrency.items()}}
+    ranges = get_settings(concurrency=AUTO).queue_slots
+    idle = SlotRange(0, 0)
+    return {"queue_slots": {q: (r if q in queues else idle) for q, r in ranges.items()}}
 
 
 def require_shared_broker(settings: Settings, command: str) -> None:

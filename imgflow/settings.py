@@ -11,21 +11,23 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from imgflow import faults, secret_policy
+from imgflow.concurrency import (
+    AUTO,
+    DEFAULT_CONCURRENCY,
+    Concurrency,
+    SlotRange,
+    parse_concurrency,
+    parse_queue_slots,
+)
 from imgflow.domain import QueueName
 from imgflow.imaging.info import ImageLimits
 from imgflow.outbound.guard import parse_allow
 
 MIN_SECRET_LENGTH = secret_policy.MIN_SECRET_LENGTH
-DEFAULT_CONCURRENCY = {
-    QueueName.ROTATE: 1,
-    QueueName.RESIZE: 1,
-    QueueName.FORCE_RESIZE: 1,
-    QueueName.CONVERT: 2,
-}
 
 
 class Settings(BaseSettings):
@@ -77,10 +79,19 @@ class Settings(BaseSettings):
     max_outputs: int = Field(default=20, ge=1)
     """Outputs per job: its variants plus its srcset widths."""
 
-    concurrency: Annotated[dict[QueueName, int], NoDecode] = Field(
+    concurrency: Annotated[Concurrency, NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_CONCURRENCY)
     )
-    """Jobs in flight per queue, e.g. `convert=3,rotate=1` (the CLI flag takes the same)."""
+    """Jobs in flight per queue, e.g. `convert=3,rotate=1` (the CLI flag takes the same),
+    or `auto`: `total_slots` shared by the queues as their waiting work changes."""
+    total_slots: int | None = Field(default=None, ge=1)
+    """Under `auto`: jobs in flight in this process, all queues together; unset =
+    `image_threads`."""
+    queue_slots: Annotated[dict[QueueName, SlotRange], NoDecode] = Field(
+        default_factory=lambda: parse_queue_slots("")
+    )
+    """Under `auto`: `convert=1:3,rotate=0:2`, each queue's minimum while it has work and
+    its maximum; unnamed queues 0 to the total."""
     image_threads: int = Field(default=2, ge=1)
     """Threads running Pillow; Pillow releases the GIL, so one per core is the sweet spot."""
     max_attempts: int = Field(default=5, ge=1)
@@ -262,6 +273,28 @@ class Settings(BaseSettings):
             return parse_concurrency(value)
         return value
 
+    @field_validator("queue_slots", mode="before")
+    @classmethod
+    def _parse_queue_slots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_queue_slots(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_minimums_fit(self) -> Settings:
+        reserved = sum(slot_range.minimum for slot_range in self.queue_slots.values())
+        if self.concurrency == AUTO and reserved > self.slot_total:
+            raise ValueError(
+                f"IMGFLOW_QUEUE_SLOTS minimums add up to {reserved}, more than the"
+                f" {self.slot_total} slots of the process (IMGFLOW_TOTAL_SLOTS)"
+            )
+        return self
+
+    @property
+    def slot_total(self) -> int:
+        """Under `auto`: the slots the queues share."""
+        return self.total_slots or self.image_threads
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'imgflow.db'}"
@@ -313,22 +346,6 @@ class Settings(BaseSettings):
         """The signing secret; refuses a missing or short one, and in production a
         placeholder (see imgflow.secret_policy)."""
         return secret_policy.checked(self.jwt_secret, production=self.is_production)
-
-
-def parse_concurrency(text: str) -> dict[QueueName, int]:
-    """`convert=3,rotate=1` -> {CONVERT: 3, ROTATE: 1, others: default}."""
-    result = dict(DEFAULT_CONCURRENCY)
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, count = item.partition("=")
-        try:
-            queue = QueueName(name.strip().upper().replace("-", "_"))
-            value = int(count)
-        except ValueError:
-            raise ValueError(f"bad concurrency item {item!r}: expected queue=count") from None
-        if not sep or value < 0:
-            raise ValueError(f"bad concurrency item {item!r}: expected queue=count >= 0")
-        result[queue] = value
-    return result
 
 
 def ensure_local_secret(settings: Settings) -> Settings:

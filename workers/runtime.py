@@ -1,4 +1,7 @@
-"""Queue consumers: one per queue, each with its own concurrency, Pillow in a pool.
+"""Queue consumers: one per queue, each job in a slot of the process, Pillow in a pool.
+
+Slots are fixed per queue (`convert=3,rotate=1`), or, under `auto`, shared by the queues
+and moved to where the work waits (workers/rebalance.py).
 
 A message is acked only after the result object and the row are written. A message
 for a finished or cancelled job is acked and ignored, so redelivery is harmless; one for
@@ -18,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 
 from imgflow.backends.broker import Consumer, DeadLetter, Handler, Message, Retry
 from imgflow.backends.storage import ObjectMissing
+from imgflow.concurrency import AUTO, Concurrency
 from imgflow.domain import QueueName
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.faults import Faults
@@ -32,6 +37,8 @@ from imgflow.jobs import records as jobs
 from imgflow.models import Job
 from imgflow.services import Services
 from workers.pipeline import AnalysisRequest, Rendered, render_outputs_in
+from workers.rebalance import JobCosts, Rebalancer
+from workers.slots import SlotPool
 from workers.storing import JobOutputs, LeaseLost
 
 log = logging.getLogger(__name__)
@@ -46,20 +53,53 @@ class Worker:
         self.services = services
         self.consumers: list[Consumer] = []
         self.faults = Faults(services.settings.fault_injection)
+        self.pool = SlotPool(0, {}, {})
+        self.costs = JobCosts()
+        self.rebalancing: asyncio.Task[None] | None = None
 
-    async def start(self, concurrency: Mapping[QueueName, int]) -> None:
-        for queue, count in concurrency.items():
-            self.services.metrics.worker_slots(queue, count)
+    async def start(self, concurrency: Concurrency) -> None:
+        """Consume every queue with slots: fixed counts, or `auto` (the settings' total
+        and ranges, rebalanced as the queues change)."""
+        if concurrency == AUTO:
+            await self.start_auto()
+        else:
+            self.pool = SlotPool(sum(concurrency.values()), concurrency, concurrency)
+            await self.consume(concurrency)
+        log.info(
+            "worker consuming",
+            extra={"concurrency": {q.value: n for q, n in self.pool.caps.items()}},
+        )
+
+    async def start_auto(self) -> None:
+        settings = self.services.settings
+        total = settings.slot_total
+        caps = {q: r.cap(total) for q, r in settings.queue_slots.items()}
+        self.pool = SlotPool(total, caps, dict.fromkeys(caps, 0))
+        rebalancer = Rebalancer(
+            self.services.broker, self.pool, settings.queue_slots, self.costs, self.services.metrics
+        )
+        self.pool.on_wait = rebalancer.request
+        await rebalancer.rebalance()
+        # A consumer holds up to its cap of messages: jobs past the queue's current
+        # limit wait in the pool for a slot, counted as that queue's waiting work.
+        await self.consume(caps)
+        self.rebalancing = asyncio.create_task(rebalancer.run_forever(), name="rebalance")
+
+    async def consume(self, counts: Mapping[QueueName, int]) -> None:
+        for queue, count in counts.items():
+            self.services.metrics.worker_slots(queue, self.pool.limits.get(queue, 0))
             if count > 0:
                 consumer = await self.services.broker.consume(
                     queue, count, self.counted_handler(queue)
                 )
                 self.consumers.append(consumer)
-        log.info(
-            "worker consuming", extra={"concurrency": {q.value: n for q, n in concurrency.items()}}
-        )
 
     async def stop(self, grace_seconds: float) -> None:
+        if self.rebalancing is not None:
+            self.rebalancing.cancel()
+            await asyncio.gather(self.rebalancing, return_exceptions=True)
+            self.rebalancing = None
+        self.pool.close()  # jobs not started are not started now: their messages go back
         await asyncio.gather(*(consumer.stop(grace_seconds) for consumer in self.consumers))
         self.consumers = []
 
@@ -69,8 +109,9 @@ class Worker:
         metrics = self.services.metrics
 
         async def handle(message: Message) -> None:
-            with metrics.busy(queue):
-                await self.handle(message)
+            async with self.pool.slot(queue):
+                with metrics.busy(queue):
+                    await self.handle(message)
 
         return handle
 
@@ -81,6 +122,7 @@ class Worker:
             return
         log.info("job started", extra=job_fields(job))
         lease = asyncio.create_task(self.keep_lease(job), name=f"lease-{job.id}")
+        started = time.monotonic()
         try:
             await self.attempt(job)
         except asyncio.CancelledError:
@@ -88,6 +130,7 @@ class Worker:
             raise
         finally:
             lease.cancel()
+            self.costs.record(job.queue, time.monotonic() - started)
 
     async def claim(self, job_id: str) -> Job | None:
         """Claim the job; a shutdown cancelling us mid-claim cannot leave it claimed by

@@ -7,7 +7,9 @@ What they guarantee:
   reads the row, so a change made in between arrives as an event instead of being lost
   (there is no "subscribed" acknowledgement in the protocol to wait for).
 - Newest only. An event for a change the read already showed (an `updated_at` not after
-  the last row sent) is skipped: a job's stream never goes back in time.
+  the last row sent) is skipped: a job's stream never goes back in time. The owner's
+  stream skips an event older than one it sent for the same job: a worker cut off the
+  network mid-publish delivers its event when it heals, after the job was taken over.
 - Interruptions are survived. An event source that may have lost events says so with
   `EventsUnavailable` (Redis restarting); the stream then subscribes again, with
   exponential `Backoff`, and re-reads the database: `follow_job` reads the row again,
@@ -26,10 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from imgflow.backends.events import Event, EventsUnavailable, job_channel, user_channel
 from imgflow.jobs import records as jobs
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 REPLAY_MARGIN = timedelta(seconds=1)
 """After an interruption the owner's stream replays jobs changed since a little before it
 lost contact: events are stamped by other processes' clocks."""
+OWNER_STREAM_JOBS_REMEMBERED = 10_000
+"""Jobs whose newest change the owner's stream remembers, to skip late older ones."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ async def follow_owner(
     seen_until = utcnow()  # every change before this was sent, or predates the stream
     replay = False
     pauses = _Pauses(backoff)
+    sent = _NewestPerJob(OWNER_STREAM_JOBS_REMEMBERED)
     while True:
         try:
             async with services.events.subscribe(user_channel(owner_id)) as events:
@@ -101,12 +107,13 @@ async def follow_owner(
                     for row in await jobs.updated_since(
                         services, owner_id, seen_until - REPLAY_MARGIN
                     ):
+                        sent.take(row)
                         yield row
                     replay = False
                 seen_until = subscribed_at
                 async for event in events:
                     row = jobs.job_from_event(event)
-                    if row.owner_id == owner_id:
+                    if row.owner_id == owner_id and sent.take(row):
                         seen_until = max(seen_until, row.updated_at)
                         yield row
                 return  # the event source closed: this process is shutting down
@@ -146,6 +153,25 @@ class _Newest:
     @property
     def finished(self) -> bool:
         return self.row is not None and self.row.status.is_terminal
+
+
+class _NewestPerJob:
+    """When each of the last `size` jobs sent last changed."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.changed: OrderedDict[str, datetime] = OrderedDict()
+
+    def take(self, row: Job) -> bool:
+        """Remember `row` if it is the job's newest so far: True if it is to be sent."""
+        last = self.changed.get(row.id)
+        if last is not None and row.updated_at <= last:
+            return False
+        self.changed[row.id] = row.updated_at
+        self.changed.move_to_end(row.id)
+        if len(self.changed) > self.size:
+            self.changed.popitem(last=False)
+        return True
 
 
 class _Pauses:

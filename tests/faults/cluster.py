@@ -42,8 +42,10 @@ FAULT_SETTINGS = {
     "IMGFLOW_SHUTDOWN_GRACE_SECONDS": "5",
     "IMGFLOW_RETRY_BASE_SECONDS": "1",
     "IMGFLOW_LOG_JSON": "true",
+    # The workers run `--concurrency auto`: slots move between queues while faults hit.
+    "IMGFLOW_TOTAL_SLOTS": "8",
 }
-WORKER_CONCURRENCY = "convert=2,rotate=2,resize=2,force_resize=2"
+WORKER_CONCURRENCY = "auto"
 
 
 def rabbitmqctl(*args: str) -> str:

@@ -23,8 +23,9 @@ def free_port() -> int:
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, listen_host: str = "127.0.0.1") -> None:
         self.target = (target_host, target_port)
+        self.listen_host = listen_host
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -33,7 +34,7 @@ class TcpProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.listen_host}:{self.port}"
 
     def start(self) -> None:
         self.thread.start()
@@ -56,7 +57,7 @@ class TcpProxy:
     async def _listen(self) -> None:
         if self.server is None:
             self.server = await asyncio.start_server(
-                self._pipe, "127.0.0.1", self.port, reuse_address=True
+                self._pipe, self.listen_host, self.port, reuse_address=True
             )
 
     async def _cut(self) -> None:

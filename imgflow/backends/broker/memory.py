@@ -49,7 +49,7 @@ class MemoryBroker:
         self.consumers.append(consumer)
         return consumer
 
-    def depth(self, queue: QueueName) -> int:
+    async def depth(self, queue: QueueName) -> int:
         return self.queues[queue].qsize()
 
     async def ping(self) -> None:

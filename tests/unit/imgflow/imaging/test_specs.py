@@ -68,7 +68,10 @@ def test_the_presets_file_in_yaml_or_json(tmp_path: Path, name: str, text: str) 
         ("presets:\n  x: {analyze: yes please}", "analyze must be true or false"),
         ("presets:\n  x: {analyse: true}", "unknown preset keys: analyse"),
         ("presets:\n  x: {srcset: {widths: [10, 10]}}", "must not repeat a width"),
-        ("presets: {x: {operations: [{convert: {format: PDF}}]}}", "convert.format: unknown value 'PDF'"),
+        (
+            "presets: {x: {operations: [{convert: {format: PDF}}]}}",
+            "convert.format: unknown value 'PDF'",
+        ),
         ("presets: {x: [", "cannot be parsed"),
     ],
 )

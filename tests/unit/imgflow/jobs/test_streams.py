@@ -301,6 +301,28 @@ async def test_the_owner_stream_sends_only_the_owners_jobs(services: Services, o
     await stream.aclose()
 
 
+async def test_the_owner_stream_skips_a_change_older_than_one_it_sent(
+    services: Services, owner: str
+) -> None:
+    """A worker cut off mid-publish delivers its PROCESSING event when it heals, after
+    another worker took the job over and finished it: the stream does not go back."""
+    job = await queued_job(services, owner)
+    stream = streams.follow_owner(services, owner, backoff=FAST)
+    first = asyncio.create_task(step(stream))
+    await subscribed(services, user_channel(owner))
+    claimed = await transitions.claim(services, job.id)
+    assert claimed is not None
+    assert (await first).status is JobStatus.PROCESSING
+    assert await transitions.succeed(services, job.id, claimed.attempts, "results/x", RESULT)
+    assert (await step(stream)).status is JobStatus.SUCCEEDED
+    late = asyncio.create_task(step(stream))
+    await services.events.publish(user_channel(owner), claimed.model_dump(mode="json"))
+    other = await queued_job(services, owner)
+    await transitions.cancel(services, other.id)
+    assert (await late).id == other.id  # the late PROCESSING was skipped
+    await stream.aclose()
+
+
 async def test_streams_end_when_the_event_source_closes(services: Services, owner: str) -> None:
     job = await queued_job(services, owner)
     job_stream = streams.follow_job(services, owner, job.id, backoff=FAST)
