@@ -313,7 +313,7 @@ async def test_the_owner_stream_skips_a_change_older_than_one_it_sent(
     claimed = await transitions.claim(services, job.id)
     assert claimed is not None
     assert (await first).status is JobStatus.PROCESSING
-    assert await transitions.succeed(services, job.id, claimed.attempts, "results/x", RESULT)
+    assert await transitions.succeed(services, job.id, claimed.attempts, STORED)
     assert (await step(stream)).status is JobStatus.SUCCEEDED
     late = asyncio.create_task(step(stream))
     await services.events.publish(user_channel(owner), claimed.model_dump(mode="json"))
