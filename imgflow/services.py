@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -71,6 +72,19 @@ def storage_for(settings: Settings) -> Storage:
     )
 
 
+CONNECT_SECONDS = 20.0
+"""How long one backend may take to connect at start: a process that cannot reach one
+stops saying which, rather than hanging (its supervisor restarts it)."""
+
+
+async def connected(name: str, connect: Callable[[], Awaitable[None]]) -> None:
+    try:
+        async with asyncio.timeout(CONNECT_SECONDS):
+            await connect()
+    except TimeoutError:
+        raise ConnectionError(f"the {name} did not connect within {CONNECT_SECONDS:g} s") from None
+
+
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     notifier = open_notifier(settings)  # first: refuses a bad configuration early
@@ -97,11 +111,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         shared_presets=presets,
     )
     try:
-        await storage.connect()
-        await broker.connect()
-        await events.connect()
-        await counters.connect()
-        await notifier.connect()
+        for name, connect in (
+            ("storage", storage.connect),
+            ("broker", broker.connect),
+            ("events", events.connect),
+            ("counters", counters.connect),
+            ("notifier", notifier.connect),
+        ):
+            await connected(name, connect)
         yield services
     finally:
         await notifier.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import remember_namespace
 from tests.conftest import migrate, process_env
 from tests.e2e.test_notifications import cron_process
 
@@ -29,6 +30,7 @@ def check(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("backend", ["services"], indirect=True)
 def test_the_check_follows_the_cron(backend: dict[str, str], tmp_path: Path) -> None:
     env = {**backend, "IMGFLOW_NAMESPACE": f"cron-health-{uuid.uuid4().hex[:8]}"}
+    remember_namespace(env)  # its queues go at the end of the run
     migrate(env, tmp_path)
     assert check(env, tmp_path).returncode == 1  # no cron yet
     with cron_process(tmp_path / "cron", env):
