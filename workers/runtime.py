@@ -42,6 +42,7 @@ from workers.slots import SlotPool
 from workers.storing import JobOutputs, LeaseLost
 
 log = logging.getLogger(__name__)
+REBALANCER_STOP_SECONDS = 1.0
 
 LEASE_MARGIN_SECONDS = 0.5
 """A deferred message comes back this long after the lease it waited for runs out."""
@@ -95,11 +96,14 @@ class Worker:
                 self.consumers.append(consumer)
 
     async def stop(self, grace_seconds: float) -> None:
+        # First: jobs not started are not started now (their messages go back). The
+        # rebalancer may be mid-way through a broker call that takes its time to give
+        # up; nothing may start meanwhile, and the shutdown does not wait for it long.
+        self.pool.close()
         if self.rebalancing is not None:
             self.rebalancing.cancel()
-            await asyncio.gather(self.rebalancing, return_exceptions=True)
+            await asyncio.wait({self.rebalancing}, timeout=REBALANCER_STOP_SECONDS)
             self.rebalancing = None
-        self.pool.close()  # jobs not started are not started now: their messages go back
         await asyncio.gather(*(consumer.stop(grace_seconds) for consumer in self.consumers))
         self.consumers = []
 
