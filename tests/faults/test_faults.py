@@ -32,7 +32,7 @@ LOAD_TIMEOUT = 120.0
 Fault = Callable[[Client], Awaitable[None]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def services() -> Iterator[FaultServices]:
     with fault_services() as shared:
         yield shared
