@@ -29,6 +29,8 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -36,10 +38,10 @@ from proc_cpu import Sample, loadavg, sample
 from raw_baseline import DEFAULT_JPEG, DEFAULT_PNG, Job, Run, build_jobs, load_inputs, run_once
 
 from imgflow.imaging.info import ImageLimits
-from loadtest.api import Api
+from loadtest.api import Api, Watcher
+from loadtest.mix import JobSpec
 from loadtest.report import percentile
 from loadtest.results import JobFailure
-from loadtest.runner import run_job
 
 
 def output(text: str) -> None:
@@ -126,30 +128,76 @@ def job_medians(runs: Sequence[Run]) -> dict[str, float]:
     return {label: statistics.median(values) for label, values in samples.items()}
 
 
-async def timed_jobs(args: argparse.Namespace, jobs: Sequence[Job]) -> list[tuple[str, float]]:
-    """Each job alone, one after another: (label, end-to-end latency in ms)."""
+TIMES = "query($id: ID!) { job(id: $id) { createdAt startedAt finishedAt } }"
+STAGES = ("accept", "queue", "process", "deliver")
+"""A job's time split by its own timestamps (one clock: client and server share the
+machine): accept = upload start -> createdAt, queue = -> startedAt, process = ->
+finishedAt (the image work included), deliver = -> the terminal event at the client."""
+
+
+async def timed_jobs(
+    args: argparse.Namespace, jobs: Sequence[Job]
+) -> tuple[list[tuple[str, float]], list[dict[str, float]]]:
+    """Each job alone, one after another: (label, end-to-end latency in ms), and each
+    job's stages in ms."""
     async with httpx.AsyncClient(timeout=120) as http:
         api = Api(args.url.rstrip("/"), http)
         await api.sign_in(None, None)
         watcher = api.watcher()
         latencies = []
+        marks: list[tuple[str, float, float]] = []  # job id, upload start, event (epoch s)
         try:
             for job in jobs:
+                begun = time.time() - time.monotonic()  # epoch at monotonic 0
                 try:
-                    result = await run_job(api, watcher, job.spec)
+                    result = await run_job(api, watcher, job.spec, begun)
                 except JobFailure as failure:
                     raise SystemExit(f"overhead: a job failed: {job.label}: {failure}") from None
                 latencies.append((job.label, (result.latency_s or 0.0) * 1000))
+                marks.append(result.marks)
         finally:
             await watcher.close()
-    return latencies
+        stages = [await job_stages(api, *mark) for mark in marks]
+    return latencies, stages
+
+
+@dataclass(frozen=True)
+class Timed:
+    latency_s: float
+    marks: tuple[str, float, float]
+
+
+async def run_job(api: Api, watcher: Watcher, spec: JobSpec, epoch_offset: float) -> Timed:
+    started = time.monotonic()
+    job = await api.submit(spec)
+    event, finished = await watcher.terminal_event(str(job["id"]))
+    if event["status"] != "SUCCEEDED":
+        raise JobFailure(str(event["status"]), json.dumps(event.get("error"))[:200])
+    return Timed(
+        finished - started, (str(job["id"]), started + epoch_offset, finished + epoch_offset)
+    )
+
+
+async def job_stages(api: Api, job_id: str, upload: float, event: float) -> dict[str, float]:
+    response = await api.http.post(
+        api.graphql_url,
+        json={"query": TIMES, "variables": {"id": job_id}},
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+    times = response.json()["data"]["job"]
+    created, started, finished = (
+        datetime.fromisoformat(times[name]).timestamp()
+        for name in ("createdAt", "startedAt", "finishedAt")
+    )
+    points = (upload, created, started, finished, event)
+    return {stage: (points[i + 1] - points[i]) * 1000 for i, stage in enumerate(STAGES)}
 
 
 def latency_round(args: argparse.Namespace, jobs: Sequence[Job]) -> list[float]:
     before = raw_run(jobs, 1, "before")
     output(f"  {args.jobs} jobs one at a time (load {loadavg()})")
     started = service_samples(args.pid)
-    latencies = asyncio.run(timed_jobs(args, jobs))
+    latencies, stages = asyncio.run(timed_jobs(args, jobs))
     ended = service_samples(args.pid)
     cpu_table({role: ended[role] - started[role] for role in args.pid}, args.jobs)
     after = raw_run(jobs, 1, "after")
@@ -157,6 +205,10 @@ def latency_round(args: argparse.Namespace, jobs: Sequence[Job]) -> list[float]:
     overheads = sorted(ms - image_ms[label] for label, ms in latencies)
     p50, p99 = percentile(overheads, 50), percentile(overheads, 99)
     total_p50 = statistics.median(ms for _, ms in latencies)
+    split = ", ".join(
+        f"{stage} {statistics.median(job[stage] for job in stages):.1f}" for stage in STAGES
+    )
+    output(f"  where it goes, medians in ms: {split} (process includes the image work)")
     output(
         f"  => latency P50 {total_p50:.1f} ms; beyond the image work P50 {p50:.1f} ms, "
         f"P99 {p99:.1f} ms  (load {loadavg()})"

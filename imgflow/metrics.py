@@ -195,6 +195,19 @@ class Metrics:
             ["field"],
             registry=self.registry,
         )
+        self.identity_lookups = Counter(
+            "imgflow_identity_lookups_total",
+            "Callers identified, by where the account came from: memory (kept while "
+            "account changes are heard) or database.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.identity_feed_live = Gauge(
+            "imgflow_identity_feed_live",
+            "1 while this process hears account changes (PostgreSQL LISTEN) and may keep "
+            "identities in memory; 0 when every identity is read from the database.",
+            registry=self.registry,
+        )
 
     # --- what the rest of the code reports ---
 
@@ -251,6 +264,9 @@ class Metrics:
     def subscription(self, field: str) -> Iterator[None]:
         with self.subscriptions.labels(field).track_inprogress():
             yield
+
+    def identity_lookup(self, source: str) -> None:
+        self.identity_lookups.labels(source).inc()
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -15,8 +15,10 @@ from imgflow.backends.counters import Counters, open_counters
 from imgflow.backends.events import Events, open_events
 from imgflow.backends.notifier import Notifier, NullNotifier, open_notifier
 from imgflow.backends.storage import Storage, open_storage
+from imgflow.backends.user_changes import open_user_changes
 from imgflow.db import SessionFactory, autocommit_factory, create_engine, session_factory
 from imgflow.domain import SystemStats
+from imgflow.identities import Identities
 from imgflow.imaging.leash import configure_pillow
 from imgflow.imaging.outputs import JobSpec
 from imgflow.imaging.specs import load_presets_file
@@ -50,6 +52,8 @@ class Services:
     """The public queue figures, kept a few seconds (imgflow.jobs.queue_overview)."""
     shared_presets: dict[str, JobSpec] = field(default_factory=dict, kw_only=True)
     """The presets file's presets, everyone's (imgflow.jobs.presets), by name."""
+    identities: Identities = field(default_factory=lambda: Identities(None), kw_only=True)
+    """Accounts by id for authentication, kept while a feed revokes them on change."""
 
 
 def shared_presets(settings: Settings) -> dict[str, JobSpec]:
@@ -96,6 +100,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     counters = open_counters(settings.shared_state_url, namespace=settings.namespace)
     configure_pillow(settings.image_limits)  # process-wide: once, before any Pillow thread
     pool = ThreadPoolExecutor(max_workers=settings.image_threads, thread_name_prefix="pillow")
+    metrics = Metrics(settings.metrics_max_operation_names)
+    changes = open_user_changes(settings.resolved_database_url)
     services = Services(
         settings,
         engine,
@@ -107,8 +113,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         notifier,
         autocommit=autocommit_factory(engine),
         counters=counters,
-        metrics=Metrics(settings.metrics_max_operation_names),
+        metrics=metrics,
         shared_presets=presets,
+        identities=Identities(changes, metrics),
     )
     try:
         for name, connect in (
@@ -121,6 +128,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await connected(name, connect)
         yield services
     finally:
+        await services.identities.close()
         await notifier.close()
         await broker.close()
         await events.close()

@@ -95,8 +95,12 @@ async def authenticate(services: Services, token: str | None) -> User:
     if not token:
         raise ImgflowError(ErrorCode.UNAUTHENTICATED, "sign in: send Authorization: Bearer <token>")
     user_id = read_token(token, services.settings.secret()).user_id
-    async with services.autocommit() as session:
-        user = await session.get(User, user_id)
+
+    async def read() -> User | None:
+        async with services.autocommit() as session:
+            return await session.get(User, user_id)
+
+    user = await services.identities.user(user_id, read)
     if user is None or user.disabled:
         raise ImgflowError(ErrorCode.UNAUTHENTICATED, "the account no longer exists or is disabled")
     return user

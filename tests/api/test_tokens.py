@@ -1,10 +1,16 @@
 """Tokens stop working when they should: expired, signed with another secret, or
-naming an account that was disabled or deleted since (over HTTP and WebSocket)."""
+naming an account that was disabled or deleted since (over HTTP and WebSocket).
+
+On PostgreSQL the API keeps identities in memory while it hears account changes
+(imgflow.identities); these tests also show it keeps them, and that a change made by any
+path, here plain SQL as an operator would, reaches it without any expiry."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import jwt
@@ -14,6 +20,7 @@ import websockets
 from tests.api.test_isolation import server_secret
 from tests.client import Client, GraphQLErrors
 from tests.conftest import Server
+from tests.e2e.test_metrics import Scrape
 
 ME = "{ me { id } }"
 
@@ -65,9 +72,50 @@ async def test_a_token_dies_with_its_account(
     server: Server, backend: dict[str, str], client: Client, change: str
 ) -> None:
     user_id = (await client.execute(ME))["me"]["id"]
+    assert await identified_from_memory(server, client) == bool(backend)
     await run_sql(server, backend, change, user_id)
-    assert await me_code(client) == "UNAUTHENTICATED"
+    assert await code_once_heard(client, "UNAUTHENTICATED") == "UNAUTHENTICATED"
     assert await subscribe_code(client) == "UNAUTHENTICATED (4403)"
+
+
+async def test_a_role_given_in_the_database_counts_at_the_next_request(
+    server: Server, backend: dict[str, str], client: Client
+) -> None:
+    user_id = (await client.execute(ME))["me"]["id"]
+    assert await stats_code(client) == "FORBIDDEN"
+    assert await identified_from_memory(server, client) == bool(backend)
+    await run_sql(server, backend, "UPDATE users SET is_admin = true WHERE id = $1", user_id)
+    assert await code_once_heard(client, "ok", stats_code) == "ok"
+
+
+async def identified_from_memory(server: Server, client: Client) -> bool:
+    """Whether the next request of an identified caller is answered from memory."""
+    before = Scrape.of(server.base_url)
+    assert await me_code(client) == "ok"
+    return (
+        Scrape.of(server.base_url).minus(before, "imgflow_identity_lookups_total", source="memory")
+        == 1
+    )
+
+
+async def stats_code(client: Client) -> str:
+    try:
+        await client.execute("{ systemStats(windowMinutes: 5) { windowMinutes } }")
+    except GraphQLErrors as errors:
+        return ",".join(errors.codes)
+    return "ok"
+
+
+async def code_once_heard(client: Client, expected: str, ask: Any = me_code) -> str:
+    """The answer once the change is heard. PostgreSQL sends its notice to the API as the
+    change commits, so the very next request may still overtake it by a few
+    milliseconds; a kept identity that were never revoked would stay wrong for good."""
+    for _ in range(100):
+        code = str(await ask(client))
+        if code == expected:
+            break
+        await asyncio.sleep(0.01)
+    return code
 
 
 async def subscribe_code(client: Client) -> str:
