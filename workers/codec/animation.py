@@ -24,6 +24,17 @@ _PLUGINS = [plugin for plugins in PILLOW_PLUGINS.values() for plugin in plugins]
 """Pillow plugins that may open our own encoded output (uploads get their sniffed one)."""
 
 
+def detached(image: ImageFile.ImageFile) -> Image.Image:
+    """The last (often only) frame, loaded, as a plain image sharing `image`'s pixels:
+    closing the file then leaves it intact. Earlier frames are copied, because seek()
+    decodes the next frame into the same pixels; copying the last one too cost 7 ms of
+    a 2 MP PNG's 73 ms decode (8 MB moved for nothing)."""
+    image.load()
+    # Image._new is the plain-image constructor Pillow's own methods use (copy() is
+    # `self._new(self.im.copy())`); the public API has no way to share a core.
+    return image._new(image.im)
+
+
 def load_frames(
     image: ImageFile.ImageFile, count: int, limits: ImageLimits, deadline: Deadline
 ) -> tuple[list[Image.Image], list[int]]:
@@ -38,7 +49,7 @@ def load_frames(
         # Sizes were checked from the headers; a GIF frame can still grow the canvas.
         loaded += image.width * image.height
         check_total_pixels(loaded, limits, f"the first {index + 1} frames")
-        frames.append(image.copy())  # copy() loads; seek() reuses `image`
+        frames.append(image.copy() if index + 1 < count else detached(image))
         # AVIF only knows a frame's duration once it is loaded.
         durations.append(int(image.info.get("duration") or 0))
     return frames, durations
