@@ -10,16 +10,19 @@ on 2 threads (libvips told to use one thread per call, as Pillow does); the CPU 
 is the process's, over the run.
 
     PYTHONPATH=/path/to/site-packages python benchmarks/vips_compare.py [--jobs 100]
-        [--rounds 3] [--jpeg F] [--png F]
+        [--rounds 3] [--jpeg F] [--png F] [--by-kind]
+
+`--by-kind` adds the median CPU per job of each (operation, input), one thread, both sides.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,12 +70,29 @@ def timed(work: Callable[[Job], bytes], jobs: Sequence[Job]) -> tuple[float, flo
     return len(jobs) / wall, cpu * 1000 / len(jobs), sum(map(len, outputs))
 
 
+def by_kind(sides: Mapping[str, Callable[[Job], bytes]], jobs: Sequence[Job], rounds: int) -> None:
+    """Median CPU ms of each distinct job on each side, alternating, on this one thread."""
+    kinds = {job.label: job for job in jobs}
+    samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(max(rounds, 1)):
+        for label, job in kinds.items():
+            for name, work in sides.items():
+                cpu = time.process_time()
+                work(job)
+                samples.setdefault((label, name), []).append((time.process_time() - cpu) * 1000)
+    print(f"{'per kind, CPU ms':<22}{'Pillow':>8}{'libvips':>9}{'ratio':>7}")  # noqa: T201
+    for label in kinds:
+        pil, vips = (statistics.median(samples[(label, name)]) for name in sides)
+        print(f"{label:<22}{pil:8.1f}{vips:9.1f}{vips / pil:7.2f}")  # noqa: T201
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jpeg", type=Path, default=DEFAULT_JPEG)
     parser.add_argument("--png", type=Path, default=DEFAULT_PNG)
+    parser.add_argument("--by-kind", action="store_true", help="also CPU per (operation, input)")
     args = parser.parse_args(argv)
     jobs = build_jobs(args.jobs, load_inputs(args.jpeg, args.png))
     sides = {"imgflow (Pillow)": pillow_job, "libvips": vips_job}
@@ -86,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"round {number} {name:<17} {rate:6.2f} jobs/s  CPU {cpu:6.1f} ms/job  "
                 f"{size:,} bytes  (load {os.getloadavg()[0]:.2f})"
             )
+    if args.by_kind:
+        by_kind(sides, jobs, args.rounds)
     return 0
 
 
