@@ -14,10 +14,12 @@ a fresh clone would have it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ from tests.imaging import open_bytes, quadrants, to_bytes
 PACKAGES = ("imgflow", "gql", "resolvers", "workers", "loadtest")
 DEV_ONLY = ("pytest", "skimage", "moto", "hypothesis", "selenium", "deptry")
 INSTALL_SECONDS = 600  # a cold pip cache downloads every dependency
+PIP_QUIET = ("--quiet", "--disable-pip-version-check")
 
 IMPORT_EVERY_MODULE = f"""
 import importlib, json, pkgutil
@@ -47,7 +50,12 @@ print(json.dumps({{"modules": loaded, "dev_only_missing": missing}}))
 """
 
 
-@pytest.fixture(scope="module")
+# Session scope, not module: the serve test is parametrised by the session-scoped
+# `backend`, so pytest orders this module's tests into three separate runs (embedded,
+# services, no backend), and a module-scoped venv was torn down and rebuilt for each
+# (about 50 s a time). No test changes the venv, and the tree gains only what the
+# README's command makes in it (.venv, imgflow-data), after the wheel is built.
+@pytest.fixture(scope="session")
 def fresh_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The files git would check out (tracked, plus new ones not ignored): no .venv, no
     build leftovers, no caches."""
@@ -66,20 +74,50 @@ def fresh_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tree
 
 
-@pytest.fixture(scope="module")
-def plain_venv(fresh_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new venv holding the wheel and its runtime dependencies only."""
+@pytest.fixture(scope="session")
+def wheel(fresh_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built from the fresh tree as `pip install .` builds it."""
     wheels = tmp_path_factory.mktemp("wheel")
-    pip_quiet = ("--quiet", "--disable-pip-version-check")
     run(
-        [sys.executable, "-m", "pip", "wheel", *pip_quiet, "--no-deps", "-w", str(wheels), "."],
+        [sys.executable, "-m", "pip", "wheel", *PIP_QUIET, "--no-deps", "-w", str(wheels), "."],
         cwd=fresh_tree,
     )
-    (wheel,) = wheels.glob("imgflow-*.whl")
+    (built,) = wheels.glob("imgflow-*.whl")
+    return built
+
+
+@pytest.fixture(scope="session")
+def readme_first_start(
+    fresh_tree: Path, wheel: Path, scripts_serve: tuple[str, ...]
+) -> Iterator[Future[Server]]:
+    """The README's run command started for the first time in the fresh tree (it makes
+    .venv and installs into it), in a thread: `plain_venv` installs meanwhile. Each
+    install is mostly one process on one core; one after the other they took about 55 s
+    each on the 2-core machine. Asked for after the wheel, so the two builds never
+    share the tree; the README test waits for this start and checks it."""
+    with ThreadPoolExecutor(1) as pool:
+        starting = pool.submit(
+            start_imgflow, fresh_tree, {}, "", program=scripts_serve, healthy_within=INSTALL_SECONDS
+        )
+        try:
+            yield starting
+        finally:
+            with contextlib.suppress(Exception):
+                server = starting.result()
+                if server.alive():
+                    stop_server(server)
+            shutil.rmtree(fresh_tree / "imgflow-data", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def plain_venv(
+    wheel: Path, readme_first_start: Future[Server], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A new venv holding the wheel and its runtime dependencies only."""
     venv = tmp_path_factory.mktemp("plain") / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=venv.parent)
     run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", *pip_quiet, str(wheel)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", *PIP_QUIET, str(wheel)],
         cwd=venv.parent,
     )
     return venv
@@ -142,20 +180,19 @@ def test_the_plain_install_serves_a_job(
     assert "Traceback" not in server.log(), server.log()
 
 
-@pytest.fixture
-def scripts_serve(fresh_tree: Path) -> Iterator[tuple[str, ...]]:
-    yield (str(fresh_tree / "scripts" / "serve"),)
-    shutil.rmtree(fresh_tree / "imgflow-data", ignore_errors=True)
+@pytest.fixture(scope="session")
+def scripts_serve(fresh_tree: Path) -> tuple[str, ...]:
+    return (str(fresh_tree / "scripts" / "serve"),)
 
 
 @pytest.mark.timeout(2 * INSTALL_SECONDS)
 def test_the_readme_run_command_serves_a_job_and_restarts_without_reinstalling(
-    fresh_tree: Path, scripts_serve: tuple[str, ...]
+    fresh_tree: Path, scripts_serve: tuple[str, ...], readme_first_start: Future[Server]
 ) -> None:
     readme = (fresh_tree / "README.md").read_text()
     assert "\n./scripts/serve\n" in readme  # the command as the README prints it
 
-    first = start_imgflow(fresh_tree, {}, "", program=scripts_serve, healthy_within=INSTALL_SECONDS)
+    first = readme_first_start.result(timeout=INSTALL_SECONDS)
     try:
         asyncio.run(resize_one_image(first))
     finally:
