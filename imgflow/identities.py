@@ -16,15 +16,12 @@ that count moved meanwhile.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 from imgflow.backends.user_changes import UserChanges
 from imgflow.metrics import Metrics
 from imgflow.models import User
-
-log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 10_000
 """About 10 MB at most; the oldest entry makes room."""

@@ -1,4 +1,4 @@
-"""Notices of changed accounts, for the identity cache (imgflow.accounts.identities).
+"""Notices of changed accounts, for the identity cache (imgflow.identities).
 
 PostgreSQL only: migration 0008's trigger NOTIFYs `imgflow_users` with the account's id
 after every UPDATE or DELETE of a `users` row, and with '' after a TRUNCATE. The notice

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import jwt
@@ -106,12 +106,14 @@ async def stats_code(client: Client) -> str:
     return "ok"
 
 
-async def code_once_heard(client: Client, expected: str, ask: Any = me_code) -> str:
+async def code_once_heard(
+    client: Client, expected: str, ask: Callable[[Client], Awaitable[str]] = me_code
+) -> str:
     """The answer once the change is heard. PostgreSQL sends its notice to the API as the
     change commits, so the very next request may still overtake it by a few
     milliseconds; a kept identity that were never revoked would stay wrong for good."""
     for _ in range(100):
-        code = str(await ask(client))
+        code = await ask(client)
         if code == expected:
             break
         await asyncio.sleep(0.01)
