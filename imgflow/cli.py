@@ -282,7 +282,9 @@ async def create_account(settings: Settings, email: str, password: str, admin: b
 
     engine = create_engine(settings.resolved_database_url)
     try:
-        user = await accounts.create_account(session_factory(engine), email, password, admin=admin)
+        user = await accounts.create_account(
+            session_factory(engine), email, password, settings.password_profile, admin=admin
+        )
     finally:
         await engine.dispose()
     return user.id

@@ -27,6 +27,8 @@ from imgflow.domain import QueueName
 from imgflow.imaging.info import ImageLimits
 from imgflow.outbound.guard import parse_allow
 
+PasswordProfile = Literal["rfc9106-low-memory", "owasp-minimum"]
+
 MIN_SECRET_LENGTH = secret_policy.MIN_SECRET_LENGTH
 
 
@@ -186,6 +188,11 @@ class Settings(BaseSettings):
     accounts."""
     registrations_per_hour: int = Field(default=20, ge=1)
     """Accounts one client address (an IPv6 /64) may register in any hour."""
+    password_profile: PasswordProfile = "rfc9106-low-memory"
+    """argon2id's cost: `rfc9106-low-memory` (64 MiB, 3 passes, 4 lanes) or
+    `owasp-minimum` (19 MiB, 2 passes, 1 lane: a sixth of the CPU, for small machines).
+    Each sign-in or registration in progress holds that memory. Stored hashes of the other
+    profile still verify and are rehashed at their account's next sign-in."""
 
     # --- Decoding limits ---
     max_total_pixels: int = Field(default=100_000_000, ge=1)

@@ -23,9 +23,39 @@ from tests.client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("embedded", "services")
-TEST_DEFAULTS = {"IMGFLOW_REGISTRATIONS_PER_HOUR": "1000000"}
+TEST_DEFAULTS = {
+    "IMGFLOW_REGISTRATIONS_PER_HOUR": "1000000",
+    "IMGFLOW_PASSWORD_PROFILE": "owasp-minimum",
+}
 """Every test registers its users from 127.0.0.1: the per-address registration limit
-would otherwise refuse the suite itself (tests of that limit set it)."""
+would otherwise refuse the suite itself (tests of that limit set it). The suite registers
+about a thousand users: on the default argon2 profile that alone was 0.2 s of CPU each
+(tests/api/test_accounts.py covers the default profile)."""
+
+
+SUMMARY = "summary line"
+"""A `user_properties` key: such lines (the fault suite's) are printed at the end of the
+run, from whichever test process ran their test."""
+SUMMARY_LINES: list[str] = []
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getoption("dist") not in ("load", "loadscope"):
+        return None
+    from tests.parallel import MixAwareScheduling
+
+    return MixAwareScheduling(config, log)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    SUMMARY_LINES.extend(str(value) for key, value in report.user_properties if key == SUMMARY)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARY_LINES:
+        terminalreporter.section("fault suite")
+        for line in SUMMARY_LINES:
+            terminalreporter.write_line(line)
 
 
 def free_port() -> int:

@@ -2,30 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING
 
 import jwt
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, Type, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from imgflow.errors import ErrorCode, ImgflowError
 
-_hasher = PasswordHasher()
-# Verifying against this keeps "no such user" as slow as "wrong password".
-_DUMMY_HASH = _hasher.hash("imgflow-timing-equaliser")
+if TYPE_CHECKING:
+    from imgflow.settings import PasswordProfile
+
+PROFILES: dict[PasswordProfile, Parameters] = {
+    # argon2-cffi's default: 64 MiB, 3 passes, 4 lanes.
+    "rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY,
+    # OWASP's password storage cheat sheet, its first choice: 19 MiB, 2 passes, 1 lane.
+    "owasp-minimum": replace(
+        profiles.RFC_9106_LOW_MEMORY,
+        type=Type.ID,
+        time_cost=2,
+        memory_cost=19 * 1024,
+        parallelism=1,
+    ),
+}
 ALGORITHM = "HS256"
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+@cache
+def hasher(profile: PasswordProfile) -> PasswordHasher:
+    return PasswordHasher.from_parameters(PROFILES[profile])
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+@cache
+def dummy_hash(profile: PasswordProfile) -> str:
+    """Verifying against this keeps "no such user" as slow as "wrong password". Made on
+    first use, not at import: every process would otherwise pay a hash to start."""
+    return hasher(profile).hash("imgflow-timing-equaliser")
+
+
+def hash_password(password: str, profile: PasswordProfile) -> str:
+    return hasher(profile).hash(password)
+
+
+def verify_password(password_hash: str | None, password: str, profile: PasswordProfile) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        checked = hasher(profile).verify(password_hash or dummy_hash(profile), password)
     except (VerificationError, InvalidHashError):
         return False
+    return checked and password_hash is not None
+
+
+def needs_rehash(password_hash: str, profile: PasswordProfile) -> bool:
+    """Whether a stored hash was made with other parameters than the profile's (the
+    operator changed IMGFLOW_PASSWORD_PROFILE since): rehashed at the next sign-in."""
+    return hasher(profile).check_needs_rehash(password_hash)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from imgflow.accounts import quotas
-from imgflow.accounts.auth import Token, hash_password, issue_token, read_token, verify_password
+from imgflow.accounts.auth import (
+    Token,
+    hash_password,
+    issue_token,
+    needs_rehash,
+    read_token,
+    verify_password,
+)
 from imgflow.db import SessionFactory
 from imgflow.errors import ErrorCode, ImgflowError
 from imgflow.models import User
 from imgflow.services import Services
+from imgflow.settings import PasswordProfile
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
@@ -46,18 +54,24 @@ async def register(
             "registration is closed on this server; ask its operator for an account",
         )
     async with quotas.registration(services, address):
-        user = await create_account(services.sessions, email, password)
+        profile = services.settings.password_profile
+        user = await create_account(services.sessions, email, password, profile)
     return user, token_for(services, user)
 
 
 async def create_account(
-    sessions: SessionFactory, email: str, password: str, *, admin: bool = False
+    sessions: SessionFactory,
+    email: str,
+    password: str,
+    profile: PasswordProfile,
+    *,
+    admin: bool = False,
 ) -> User:
     """A new account; EMAIL_TAKEN if the address is in use."""
     email = normalise_email(email)
     check_password(password)
     # argon2 is deliberately slow and memory-hard: keep it off the event loop.
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await asyncio.to_thread(hash_password, password, profile)
     user = User(email=email, password_hash=password_hash, is_admin=admin)
     try:
         async with sessions() as session:
@@ -79,10 +93,26 @@ async def login(
                 await session.exec(select(User).where(User.email == email.strip().lower()))
             ).one_or_none()
         hashed = user.password_hash if user else None
-        valid = await asyncio.to_thread(verify_password, hashed, password)
+        profile = services.settings.password_profile
+        valid = await asyncio.to_thread(verify_password, hashed, password, profile)
         if user is None or not valid or user.disabled:
             raise ImgflowError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
+    if needs_rehash(user.password_hash, profile):
+        await rehash(services, user, password)
     return user, token_for(services, user)
+
+
+async def rehash(services: Services, user: User, password: str) -> None:
+    """The account's hash remade with the current profile, now that the password is known."""
+    password_hash = await asyncio.to_thread(
+        hash_password, password, services.settings.password_profile
+    )
+    async with services.sessions() as session:
+        stored = await session.get(User, user.id)
+        if stored is not None and stored.password_hash == user.password_hash:
+            stored.password_hash = password_hash
+            session.add(stored)
+            await session.commit()
 
 
 def token_for(services: Services, user: User) -> Token:

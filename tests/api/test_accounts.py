@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.client import Client, GraphQLErrors
-from tests.conftest import Server
+from tests.conftest import Server, start_server, stop_server
+from tests.e2e.outbound import own_database
 
 REGISTER = """mutation($e: String!, $p: String!) {
   register(email: $e, password: $p) { token expiresAt user { id email } } }"""
@@ -91,3 +96,51 @@ async def test_subscription_needs_a_valid_token(server: Server) -> None:
         await client.watch("anything")
     assert caught.value.codes == ["UNAUTHENTICATED"]
     await client.close()
+
+
+async def stored_hash(server: Server, env: dict[str, str], address: str) -> str:
+    """The account's password hash, read from the database as an operator would."""
+    url = env.get("IMGFLOW_DATABASE_URL")
+    select = "SELECT password_hash FROM users WHERE email = $1"
+    if url is None:
+        with sqlite3.connect(server.workdir / "imgflow-data" / "imgflow.db") as db:
+            return str(db.execute(select.replace("$1", "?"), (address,)).fetchone()[0])
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        return str(await connection.fetchval(select, address))
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def env(backend: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The backend mix with a database of its own, for servers of one test."""
+    with own_database(backend) as settings:
+        yield settings
+
+
+async def test_a_changed_password_profile_rehashes_at_the_next_sign_in(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    address = email().lower()
+    server = start_server(tmp_path, {**env, "IMGFLOW_PASSWORD_PROFILE": "owasp-minimum"})
+    client = Client(server.base_url)
+    try:
+        await client.execute(REGISTER, {"e": address, "p": "long enough pw"})
+        assert "$argon2id$v=19$m=19456,t=2,p=1$" in await stored_hash(server, env, address)
+    finally:
+        await client.close()
+        stop_server(server)
+    # The default profile, as an operator's upgrade would bring it.
+    server = start_server(tmp_path, {**env, "IMGFLOW_PASSWORD_PROFILE": "rfc9106-low-memory"})
+    client = Client(server.base_url)
+    try:
+        wrong = await client.raw(LOGIN, {"e": address, "p": "not the password"})
+        assert wrong["errors"][0]["extensions"]["code"] == "INVALID_CREDENTIALS"
+        assert "m=19456,t=2,p=1$" in await stored_hash(server, env, address)
+        await client.execute(LOGIN, {"e": address, "p": "long enough pw"})
+        assert "$argon2id$v=19$m=65536,t=3,p=4$" in await stored_hash(server, env, address)
+        await client.execute(LOGIN, {"e": address, "p": "long enough pw"})  # the new hash
+    finally:
+        await client.close()
+        stop_server(server)

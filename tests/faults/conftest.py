@@ -1,14 +1,19 @@
-"""The fault suite's summary: one line per fault test at the end of the pytest output."""
+"""The fault suite's summary: each fault test's line goes into its report (see
+tests/conftest.py), so it is printed at the end of the run even from a test process."""
 
 from __future__ import annotations
 
-from _pytest.terminal import TerminalReporter
+from collections.abc import Iterator
 
+import pytest
+
+from tests.conftest import SUMMARY
 from tests.faults.load import SUMMARIES
 
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
-    if SUMMARIES:
-        terminalreporter.section("fault suite")
-        for line in SUMMARIES:
-            terminalreporter.write_line(line)
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    while SUMMARIES:
+        report.user_properties.append((SUMMARY, SUMMARIES.pop(0)))

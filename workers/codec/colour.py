@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 from PIL import Image, ImageCms
 
 from imgflow.imaging.leash import Deadline
@@ -66,6 +65,8 @@ def _sixteen_to_eight(frame: Image.Image) -> Image.Image:
 
     Worked in place on one int32 array: 4 bytes a pixel, where int64 temporaries made a
     50 Mpx frame cost over a gigabyte."""
+    import numpy as np  # here: only 16-bit sources need it, and it costs 0.1 s to load
+
     values = np.array(frame, dtype=np.int32)
     key = frame.info.get("transparency")
     alpha = None

@@ -59,7 +59,8 @@ def test_request_limit_follows_the_upload_limit_unless_set() -> None:
         "change-me",
         "secret",
         "change-me-change-me-change-me-change-me",
-        "CHANGEME" + secrets.token_urlsafe(32),
+        # A random tail: the id is fixed so that parallel test processes collect alike.
+        pytest.param("CHANGEME" + secrets.token_urlsafe(32), id="CHANGEME-random"),
         "my-super-secret-jwt-key-for-production-2024",
         "test-secret-" + "x" * 40,  # tests/backends.py: public, hence well known
         "please-replace-me-with-a-real-value-before-deploying",

@@ -105,6 +105,7 @@ async def test_the_certificate_is_fetched_once(verifier: Verifier, host: Certifi
         ("MessageId", "00000000-0000-0000-0000-999999999999"),
         ("Timestamp", aws_timestamp(datetime.now(UTC) - timedelta(seconds=1))),
     ],
+    ids=["Message", "MessageId", "Timestamp"],  # the same in every parallel test process
 )
 async def test_a_changed_field_is_refused(
     warm_verifier: Verifier, host: CertificateHost, name: str, value: str
