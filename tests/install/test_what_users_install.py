@@ -172,7 +172,9 @@ def test_the_plain_install_serves_a_job(
     plain_venv: Path, backend: dict[str, str], tmp_path: Path
 ) -> None:
     imgflow = str(plain_venv / "bin" / "imgflow")
-    server = start_imgflow(tmp_path / "serve", backend, "serve", program=(imgflow,))
+    # As users run it: the default argon2 profile, not the suite's cheaper one.
+    settings = {**backend, "IMGFLOW_PASSWORD_PROFILE": "rfc9106-low-memory"}
+    server = start_imgflow(tmp_path / "serve", settings, "serve", program=(imgflow,))
     try:
         asyncio.run(resize_one_image(server))
     finally:
