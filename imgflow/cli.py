@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 from imgflow.concurrency import AUTO, Concurrency, SlotRange, parse_concurrency
 from imgflow.domain import QueueName
-from imgflow.settings import Settings, ensure_local_secret, get_settings
 
 if TYPE_CHECKING:
     from imgflow.app import Roles
+    from imgflow.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +130,10 @@ def parse_queues(text: str) -> set[QueueName]:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
+    # Imported here: the client commands (submit, jobs, login...) never read the server's
+    # settings, and pydantic-settings was 0.2 s of each one's start.
     from imgflow import logs
+    from imgflow.settings import get_settings
 
     overrides: dict[str, object] = {}
     concurrency = getattr(args, "concurrency", None)
@@ -160,6 +163,8 @@ def only_queues(concurrency: Concurrency, queues: set[QueueName]) -> dict[str, o
     """The overrides that leave the queues not in `queues` without slots."""
     if isinstance(concurrency, dict):
         return {"concurrency": {q: (n if q in queues else 0) for q, n in concurrency.items()}}
+    from imgflow.settings import get_settings
+
     ranges = get_settings(concurrency=AUTO).queue_slots
     idle = SlotRange(0, 0)
     return {"queue_slots": {q: (r if q in queues else idle) for q, r in ranges.items()}}
@@ -205,6 +210,7 @@ def serve_http(settings: Settings, args: argparse.Namespace, roles: Roles) -> No
 def run_serve(args: argparse.Namespace) -> int:
     from imgflow import migrate
     from imgflow.app import Roles
+    from imgflow.settings import ensure_local_secret
 
     settings = ensure_local_secret(load_settings(args))
     require_secret(settings)  # production: refused before anything is created or migrated
