@@ -101,9 +101,11 @@ async def test_repeated_fields_are_refused_before_validation(
 
 
 async def test_healthz_stays_responsive_under_repeated_field_documents(server: Server) -> None:
-    """4 parallel 18 KB documents used to stall the event loop for seconds. A generous
-    bound (the machine is shared): healthz answers within 1 s while they run; the
-    benchmark in the README has the figures."""
+    """4 parallel 18 KB documents used to stall the event loop for seconds: each one's
+    validation held it 2.4-3.3 s, and healthz waited up to 8.2 s. Now it answers in about
+    50 ms; the bound is 2 s, under one such stall, because this machine is shared with
+    the other test process (1.06 s seen once under that load). The README has the
+    figures."""
     async with httpx.AsyncClient(timeout=30) as http:
 
         async def attack() -> None:
@@ -120,7 +122,7 @@ async def test_healthz_stays_responsive_under_repeated_field_documents(server: S
             return worst
 
         *_, worst = await asyncio.gather(*(attack() for _ in range(4)), healthz())
-    assert worst < 1.0
+    assert worst < 2.0
 
 
 async def test_no_suggestions_without_introspection(
