@@ -130,10 +130,7 @@ def parse_queues(text: str) -> set[QueueName]:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    # Imported here: the client commands (submit, jobs, login...) never read the server's
-    # settings, and pydantic-settings was 0.2 s of each one's start.
     from imgflow import logs
-    from imgflow.settings import get_settings
 
     overrides: dict[str, object] = {}
     concurrency = getattr(args, "concurrency", None)
@@ -141,11 +138,31 @@ def load_settings(args: argparse.Namespace) -> Settings:
         overrides["concurrency"] = concurrency
     queues = getattr(args, "queues", None)
     if queues is not None:
-        overrides.update(only_queues(concurrency or get_settings().concurrency, queues))
-    settings = get_settings(**overrides)
+        overrides.update(only_queues(concurrency or settings_or_exit().concurrency, queues))
+    settings = settings_or_exit(**overrides)
     logs.configure(settings.log_level, settings.log_json)
     require_readable_presets(settings)
     return settings
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """The settings from the environment, or an exit naming each bad IMGFLOW_* variable
+    (not a traceback). Imported here: the client commands (submit, jobs, login...) never
+    read the server's settings, and pydantic-settings was 0.2 s of each one's start."""
+    from pydantic import ValidationError
+
+    from imgflow.settings import get_settings
+
+    try:
+        return get_settings(**overrides)
+    except ValidationError as error:
+        problems = (f"{variable(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise SystemExit("\n".join(problems)) from None
+
+
+def variable(location: tuple[int | str, ...]) -> str:
+    """The environment variable a setting's error is about (none: the settings together)."""
+    return "IMGFLOW_" + "_".join(map(str, location)).upper() if location else "settings"
 
 
 def require_readable_presets(settings: Settings) -> None:
@@ -163,9 +180,7 @@ def only_queues(concurrency: Concurrency, queues: set[QueueName]) -> dict[str, o
     """The overrides that leave the queues not in `queues` without slots."""
     if isinstance(concurrency, dict):
         return {"concurrency": {q: (n if q in queues else 0) for q, n in concurrency.items()}}
-    from imgflow.settings import get_settings
-
-    ranges = get_settings(concurrency=AUTO).queue_slots
+    ranges = settings_or_exit(concurrency=AUTO).queue_slots
     idle = SlotRange(0, 0)
     return {"queue_slots": {q: (r if q in queues else idle) for q, r in ranges.items()}}
 

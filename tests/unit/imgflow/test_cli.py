@@ -1,9 +1,12 @@
-"""`--help` is where a newcomer looks first: every subcommand shows its defaults."""
+"""`--help` is where a newcomer looks first: every subcommand shows its defaults. A bad
+setting stops a command with one line naming its variable."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +34,22 @@ def test_help_shows_defaults(command: str, shown: list[str]) -> None:
     for expected in shown:
         assert expected in text
     assert "(default: None)" not in text
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate", "cron"])
+def test_bad_settings_are_named_not_a_traceback(command: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGFLOW_")}
+    env |= {"IMGFLOW_PASSWORD_PROFILE": "cheapest", "IMGFLOW_REGISTRATION": "maybe"}
+    done = subprocess.run(
+        [sys.executable, "-m", "imgflow.cli", command],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "IMGFLOW_REGISTRATION: Input should be 'open' or 'closed'",
+        "IMGFLOW_PASSWORD_PROFILE: Input should be 'rfc9106-low-memory' or 'owasp-minimum'",
+    ]
+    assert not list(tmp_path.iterdir())  # nothing made: no data directory, no database
