@@ -8,7 +8,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import jwt
-from argon2 import Parameters, PasswordHasher, Type, profiles
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from imgflow.errors import ErrorCode, ImgflowError
@@ -21,11 +21,7 @@ PROFILES: dict[PasswordProfile, Parameters] = {
     "rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY,
     # OWASP's password storage cheat sheet, its first choice: 19 MiB, 2 passes, 1 lane.
     "owasp-minimum": replace(
-        profiles.RFC_9106_LOW_MEMORY,
-        type=Type.ID,
-        time_cost=2,
-        memory_cost=19 * 1024,
-        parallelism=1,
+        profiles.RFC_9106_LOW_MEMORY, time_cost=2, memory_cost=19 * 1024, parallelism=1
     ),
 }
 ALGORITHM = "HS256"
@@ -38,8 +34,9 @@ def hasher(profile: PasswordProfile) -> PasswordHasher:
 
 @cache
 def dummy_hash(profile: PasswordProfile) -> str:
-    """Verifying against this keeps "no such user" as slow as "wrong password". Made on
-    first use, not at import: every process would otherwise pay a hash to start."""
+    """Verifying against this keeps "no such user" as slow as "wrong password". Made at
+    a process's first sign-in, whoever signs in (so that one is as slow either way), not
+    at import: every process, most of which never see one, would pay a hash to start."""
     return hasher(profile).hash("imgflow-timing-equaliser")
 
 
@@ -48,8 +45,9 @@ def hash_password(password: str, profile: PasswordProfile) -> str:
 
 
 def verify_password(password_hash: str | None, password: str, profile: PasswordProfile) -> bool:
+    dummy = dummy_hash(profile)
     try:
-        checked = hasher(profile).verify(password_hash or dummy_hash(profile), password)
+        checked = hasher(profile).verify(password_hash or dummy, password)
     except (VerificationError, InvalidHashError):
         return False
     return checked and password_hash is not None

@@ -98,16 +98,17 @@ async def login(
         if user is None or not valid or user.disabled:
             raise ImgflowError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
     if needs_rehash(user.password_hash, profile):
-        await rehash(services, user, password)
+        await rehash(services.sessions, user, password, profile)
     return user, token_for(services, user)
 
 
-async def rehash(services: Services, user: User, password: str) -> None:
-    """The account's hash remade with the current profile, now that the password is known."""
-    password_hash = await asyncio.to_thread(
-        hash_password, password, services.settings.password_profile
-    )
-    async with services.sessions() as session:
+async def rehash(
+    sessions: SessionFactory, user: User, password: str, profile: PasswordProfile
+) -> None:
+    """The account's hash remade with the current profile, now that the password is
+    known; unless the stored hash changed meanwhile."""
+    password_hash = await asyncio.to_thread(hash_password, password, profile)
+    async with sessions() as session:
         stored = await session.get(User, user.id)
         if stored is not None and stored.password_hash == user.password_hash:
             stored.password_hash = password_hash

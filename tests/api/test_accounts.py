@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
+from tests.api.test_tokens import run_sql
 from tests.client import Client, GraphQLErrors
 from tests.conftest import Server, start_server, stop_server
 from tests.e2e.outbound import own_database
@@ -100,16 +99,8 @@ async def test_subscription_needs_a_valid_token(server: Server) -> None:
 
 async def stored_hash(server: Server, env: dict[str, str], address: str) -> str:
     """The account's password hash, read from the database as an operator would."""
-    url = env.get("IMGFLOW_DATABASE_URL")
     select = "SELECT password_hash FROM users WHERE email = $1"
-    if url is None:
-        with sqlite3.connect(server.workdir / "imgflow-data" / "imgflow.db") as db:
-            return str(db.execute(select.replace("$1", "?"), (address,)).fetchone()[0])
-    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
-    try:
-        return str(await connection.fetchval(select, address))
-    finally:
-        await connection.close()
+    return str(await run_sql(server, env, select, address))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ path, here plain SQL as an operator would, reaches it without any expiry."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -33,16 +34,17 @@ async def me_code(client: Client) -> str:
     return "ok"
 
 
-async def run_sql(server: Server, backend: dict[str, str], sql: str, user_id: str) -> None:
-    """An operator's change straight in the database (there is no API for it)."""
+async def run_sql(server: Server, backend: dict[str, str], sql: str, *args: object) -> object:
+    """An operator's statement straight in the database (there is no API for it); the
+    first column of its first row, if it returns any."""
     url = backend.get("IMGFLOW_DATABASE_URL")
     if url is None:
         with sqlite3.connect(server.workdir / "imgflow-data" / "imgflow.db") as db:
-            db.execute(sql.replace("$1", "?"), (user_id,))
-        return
+            row = db.execute(re.sub(r"\$\d+", "?", sql), args).fetchone()
+        return None if row is None else row[0]
     connection = await asyncpg.connect(url.replace("+asyncpg", ""))
     try:
-        await connection.execute(sql, user_id)
+        return await connection.fetchval(sql, *args)
     finally:
         await connection.close()
 
