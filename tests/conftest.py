@@ -7,6 +7,7 @@ runs once per mix. Today: `embedded` (SQLite, local files, in-process queue/even
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,6 +35,8 @@ about a thousand users: on the default argon2 profile that alone was 0.2 s of CP
 
 
 SUMMARY = "summary line"
+# The first line of a record in an imgflow log (see imgflow/logs.py); a traceback's lines are not.
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 """A `user_properties` key: such lines (the fault suite's) are printed at the end of the
 run, from whichever test process ran their test."""
 SUMMARY_LINES: list[str] = []
@@ -76,6 +79,20 @@ class Server:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def tracebacks(self) -> str:
+        """Each traceback in the log with the record that led to it: a failure report
+        shows these, not a long log's tail, which may hold none of them."""
+        lines = self.log().splitlines()
+        excerpts = []
+        for start, line in enumerate(lines):
+            if "Traceback" not in line:
+                continue
+            end = start + 1
+            while end < len(lines) and not LOG_RECORD.match(lines[end]):
+                end += 1
+            excerpts.append("\n".join(lines[max(start - 2, 0) : end]))
+        return "\n...\n".join(excerpts)
 
 
 def start_server(workdir: Path, env_overrides: dict[str, str], *args: str) -> Server:
@@ -182,7 +199,7 @@ def server(backend: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     server = start_server(workdir, backend, "--concurrency", concurrency)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 async def new_user(base_url: str) -> Client:
