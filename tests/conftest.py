@@ -35,11 +35,11 @@ about a thousand users: on the default argon2 profile that alone was 0.2 s of CP
 
 
 SUMMARY = "summary line"
-# The first line of a record in an imgflow log (see imgflow/logs.py); a traceback's lines are not.
-LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 """A `user_properties` key: such lines (the fault suite's) are printed at the end of the
 run, from whichever test process ran their test."""
 SUMMARY_LINES: list[str] = []
+# The first line of a record in an imgflow log (see imgflow/logs.py); a traceback's lines are not.
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
