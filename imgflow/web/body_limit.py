@@ -5,18 +5,24 @@ parsing spools it to disk first). The cap is checked at once against Content-Len
 and counted chunk by chunk when the body is streamed without one (chunked transfer),
 so the refusal comes as soon as the limit is passed, whatever the client still means
 to send. The answer is 413 with `{"error": "PAYLOAD_TOO_LARGE", "message": ...}`.
+
+A client that goes away before its body is all sent (a dropped mobile upload, a client
+timeout) is no error of the server's: it is logged in one line, not as a traceback.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imgflow.errors import ErrorCode
 
 DISCONNECT: Message = {"type": "http.disconnect"}
+log = logging.getLogger(__name__)
 
 
 class BodySizeLimit:
@@ -67,10 +73,17 @@ class CountedBody:
     received: int = 0
     refused: bool = False
     response_started: bool = False
+    client_gone: bool = False
 
     async def run(self, app: ASGIApp) -> None:
         try:
             await app(self.scope, self.receive, self.send)
+        except ClientDisconnect:
+            if not (self.refused or self.client_gone):
+                raise
+            if self.client_gone:
+                path = self.scope["path"]
+                log.info("client went away after %d bytes of its body to %s", self.received, path)
         except Exception:
             if not self.refused:
                 raise
@@ -80,7 +93,9 @@ class CountedBody:
         if self.refused:
             return DISCONNECT
         message = await self.receive_from_client()
-        if message["type"] == "http.request":
+        if message["type"] == "http.disconnect":
+            self.client_gone = True
+        elif message["type"] == "http.request":
             self.received += len(message.get("body", b""))
             if self.received > self.max_bytes:
                 await self.refuse()

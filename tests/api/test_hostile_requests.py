@@ -161,7 +161,7 @@ def limited(backend: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     server = start_server(tmp_path_factory.mktemp("registrations"), env)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 async def register(http: httpx.AsyncClient, server: Server, address: str) -> httpx.Response:

@@ -35,7 +35,7 @@ def sockets(backend: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     server = start_server(tmp_path_factory.mktemp("sockets"), env)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture

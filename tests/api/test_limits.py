@@ -63,7 +63,7 @@ def limited(
     server = start_server(tmp_path_factory.mktemp("limited"), limited_env)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_server(tmp_path_factory.mktemp("production"), PRODUCTION)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture

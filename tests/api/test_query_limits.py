@@ -33,7 +33,7 @@ def tight_server(
     server = start_server(tmp_path_factory.mktemp("tight"), {**backend, **TIGHT})
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture

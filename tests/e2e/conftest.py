@@ -44,7 +44,7 @@ def hooked(
         server = start_server(tmp_path_factory.mktemp("hooks"), settings)
         yield server
         stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture

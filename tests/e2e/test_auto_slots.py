@@ -34,7 +34,7 @@ def auto_server(backend: dict[str, str], tmp_path: Path) -> Iterator[Server]:
     server = start_server(tmp_path, env, "--concurrency", "auto")
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 def most_at_once(jobs: list[dict[str, Any]]) -> int:

@@ -93,7 +93,7 @@ def limited(backend: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     server = start_server(tmp_path_factory.mktemp("batches"), env)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture

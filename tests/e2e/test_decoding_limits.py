@@ -41,7 +41,7 @@ def small_limits(
     server = start_server(tmp_path_factory.mktemp("limits"), env)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def short_time_limit(
     server = start_server(workdir, env, "--concurrency", "rotate=1")
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 async def user_of(server: Server) -> Client:

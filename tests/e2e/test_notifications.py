@@ -129,7 +129,7 @@ async def deployment(tmp_path: Path, env: dict[str, str]) -> AsyncIterator[Deplo
                 await client.close()
     finally:
         stop_server(api)
-    assert "Traceback" not in api.log(), api.log()
+    assert "Traceback" not in api.log(), api.tracebacks()
 
 
 def truncated_jpeg() -> bytes:

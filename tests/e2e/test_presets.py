@@ -174,7 +174,7 @@ def shared_server(
     server = start_server(workdir, env)
     yield server
     stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture

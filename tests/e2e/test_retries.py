@@ -54,7 +54,7 @@ def faulty_server(
     yield start
     for server in started:
         stop_server(server)
-        assert "Traceback" not in server.log(), server.log()
+        assert "Traceback" not in server.log(), server.tracebacks()
 
 
 async def test_a_transient_fault_is_retried_until_the_job_succeeds(

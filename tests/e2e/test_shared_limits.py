@@ -35,7 +35,7 @@ def apis(backend: dict[str, str], tmp_path: Path) -> Iterator[list[Server]]:
         for server in started:
             stop_server(server)
     for server in started:
-        assert "Traceback" not in server.log(), server.log()
+        assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.mark.parametrize("backend", ["services"], indirect=True)

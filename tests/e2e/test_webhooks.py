@@ -170,7 +170,7 @@ async def test_a_silent_receiver_does_not_slow_jobs(
     finally:
         receiver.silent.discard(silent)
         stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 async def test_refused_and_limited_endpoints(user: Client, receiver: Receiver) -> None:

@@ -179,7 +179,7 @@ def test_the_plain_install_serves_a_job(
         asyncio.run(resize_one_image(server))
     finally:
         stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    assert "Traceback" not in server.log(), server.tracebacks()
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +206,7 @@ def test_the_readme_run_command_serves_a_job_and_restarts_without_reinstalling(
     stop_server(second)
     assert stamp.stat().st_mtime_ns == installed_at  # no second install
     for server in (first, second):
-        assert "Traceback" not in server.log(), server.log()
+        assert "Traceback" not in server.log(), server.tracebacks()
 
 
 async def resize_one_image(server: Server) -> None:
