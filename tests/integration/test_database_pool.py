@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -41,6 +42,17 @@ async def terminate_all(url: str) -> int:
         await admin.close()
 
 
+async def seen_closed(connections: list[Any], within: float = 10.0) -> None:
+    """Until this process has read the end of each connection: a backend is gone from
+    pg_stat_activity before its socket's end reaches the client, and a loaded machine
+    widens that gap. A query sent in it fails (UNAVAILABLE to the client): the price of
+    asking nothing before lending (imgflow/db.py). This test is about the rest."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not all(connection.is_closed() for connection in connections):
+        assert asyncio.get_running_loop().time() < deadline, "the closes never arrived"
+        await asyncio.sleep(0.01)
+
+
 async def test_connections_the_server_closed_are_replaced(postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     query = text("SELECT pg_backend_pid()")
@@ -50,8 +62,10 @@ async def test_connections_the_server_closed_are_replaced(postgres_url: str) -> 
                 (await first.execute(query)).scalar_one(),
                 (await second.execute(query)).scalar_one(),
             }
+            pooled = [(await c.get_raw_connection()).driver_connection for c in (first, second)]
         assert engine.pool.checkedin() == 2  # type: ignore[attr-defined]
         assert await terminate_all(postgres_url) == 2
+        await seen_closed(pooled)
         # Both pooled connections are dead now; each checkout must get a live one.
         async with engine.connect() as first, engine.connect() as second:
             after = {
