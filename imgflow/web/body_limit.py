@@ -78,16 +78,13 @@ class CountedBody:
     async def run(self, app: ASGIApp) -> None:
         try:
             await app(self.scope, self.receive, self.send)
-        except ClientDisconnect:
-            if not (self.refused or self.client_gone):
-                raise
-            if self.client_gone:
+        except Exception as error:
+            if self.client_gone and isinstance(error, ClientDisconnect):
                 path = self.scope["path"]
                 log.info("client went away after %d bytes of its body to %s", self.received, path)
-        except Exception:
-            if not self.refused:
+            elif not self.refused:
                 raise
-            # The application failing on the disconnect we made up is no error of its own.
+            # Else it failed on the disconnect made up at the refusal: no error of its own.
 
     async def receive(self) -> Message:
         if self.refused:
